@@ -1,0 +1,13 @@
+//! The server side: connections to PostgreSQL, the pools that keep them, and the set of
+//! pools one configuration describes.
+
+pub mod error;
+pub mod pool;
+pub mod pools;
+pub mod prepared;
+pub mod server;
+
+pub use error::BackendError;
+pub use pool::{Guard, Pool, PoolSettings};
+pub use pools::Pools;
+pub use server::{Server, ServerAddress};

@@ -1,0 +1,117 @@
+//! `[general]` and `[[databases]]`: the proxy's own settings and the servers behind it.
+
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PoolerMode {
+    /// A server connection serves one client transaction, then goes back to the pool.
+    Transaction,
+    /// A server connection belongs to one client for its whole session.
+    Session,
+}
+
+/// How clients prove who they are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AuthType {
+    #[serde(alias = "scram-sha-256")]
+    Scram,
+    Md5,
+    Plain,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Primary,
+    Replica,
+}
+
+/// `[general]`. Timeouts are in milliseconds, as in pgdog.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct General {
+    pub host: String,
+    pub port: u16,
+    pub workers: usize,
+    pub default_pool_size: usize,
+    pub min_pool_size: usize,
+    pub pooler_mode: PoolerMode,
+    pub auth_type: AuthType,
+    pub connect_timeout: u64,
+    pub checkout_timeout: u64,
+    pub idle_timeout: u64,
+    pub shutdown_timeout: u64,
+    /// How many renamed prepared statements one server connection keeps before the least
+    /// recently prepared is closed.
+    pub prepared_statements_limit: usize,
+}
+
+impl Default for General {
+    fn default() -> Self {
+        General {
+            host: "0.0.0.0".into(),
+            port: 6432,
+            workers: 2,
+            default_pool_size: 10,
+            min_pool_size: 1,
+            pooler_mode: PoolerMode::Transaction,
+            auth_type: AuthType::Scram,
+            connect_timeout: 5_000,
+            checkout_timeout: 5_000,
+            idle_timeout: 60_000,
+            shutdown_timeout: 60_000,
+            prepared_statements_limit: 500,
+        }
+    }
+}
+
+impl General {
+    pub(super) fn validate(&self) -> Option<String> {
+        if self.workers == 0 {
+            return Some("[general] key `workers` must be at least 1".into());
+        }
+        if self.default_pool_size == 0 {
+            return Some("[general] key `default_pool_size` must be at least 1".into());
+        }
+        if self.prepared_statements_limit == 0 {
+            return Some("[general] key `prepared_statements_limit` must be at least 1".into());
+        }
+        None
+    }
+}
+
+/// One `[[databases]]` entry: a PostgreSQL server holding one shard of a database in one role.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Database {
+    /// The name clients put in their connection string.
+    pub name: String,
+    pub host: String,
+    #[serde(default = "Database::default_port")]
+    pub port: u16,
+    /// The database on the server; defaults to `name`.
+    pub database_name: Option<String>,
+    /// Server-side credentials for every user of this database, unless the user sets its own.
+    pub user: Option<String>,
+    pub password: Option<String>,
+    #[serde(default)]
+    pub shard: usize,
+    #[serde(default = "Database::default_role")]
+    pub role: Role,
+}
+
+impl Database {
+    fn default_port() -> u16 {
+        5432
+    }
+
+    fn default_role() -> Role {
+        Role::Primary
+    }
+
+    pub fn server_database(&self) -> &str {
+        self.database_name.as_deref().unwrap_or(&self.name)
+    }
+}

@@ -1,0 +1,186 @@
+//! `pgdog.toml` and `users.toml`: parsing, defaults and validation.
+//!
+//! Every error names the file, the line and the key, so a typo is found at start-up rather
+//! than at the first query. The parsed [`Config`] is immutable and shared as `Arc<Config>`;
+//! nothing reads configuration from a global.
+
+mod general;
+mod users;
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+pub use general::{AuthType, Database, General, PoolerMode, Role};
+pub use users::User;
+
+/// A configuration file that cannot be used, with where the problem is.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}:{line}:{column}: {message}")]
+    Invalid {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+}
+
+/// `pgdog.toml` as written by the user.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct PgdogFile {
+    #[serde(default)]
+    pub general: General,
+    /// pgdog's early releases called these `[[servers]]`; both spellings work.
+    #[serde(default, alias = "servers")]
+    pub databases: Vec<Database>,
+    #[serde(default)]
+    pub admin: Admin,
+}
+
+/// The admin database (`SHOW …`, `RELOAD`): parsed now so configs written for it load.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Admin {
+    #[serde(default = "Admin::default_name")]
+    pub name: String,
+    #[serde(default = "Admin::default_name")]
+    pub user: String,
+    pub password: Option<String>,
+}
+
+impl Admin {
+    fn default_name() -> String {
+        "admin".into()
+    }
+}
+
+impl Default for Admin {
+    fn default() -> Self {
+        Admin {
+            name: Self::default_name(),
+            user: Self::default_name(),
+            password: None,
+        }
+    }
+}
+
+/// Both files, validated against each other.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub general: General,
+    pub databases: Vec<Database>,
+    pub admin: Admin,
+    pub users: Vec<User>,
+}
+
+impl Config {
+    /// Reads and validates both files.
+    pub fn load(pgdog: &Path, users: &Path) -> Result<Config, ConfigError> {
+        let pgdog_text = read(pgdog)?;
+        let users_text = read(users)?;
+        Self::from_strs(&pgdog_text, pgdog, &users_text, users)
+    }
+
+    /// Parses and validates configuration text; the paths are only used in errors.
+    pub fn from_strs(
+        pgdog_text: &str,
+        pgdog_path: &Path,
+        users_text: &str,
+        users_path: &Path,
+    ) -> Result<Config, ConfigError> {
+        let file: PgdogFile = parse_toml(pgdog_text, pgdog_path)?;
+        let users: users::UsersFile = parse_toml(users_text, users_path)?;
+        let invalid = |text: &str, path: &Path, offset: usize, message: String| {
+            let (line, column) = line_col(text, offset);
+            ConfigError::Invalid {
+                path: path.to_path_buf(),
+                line,
+                column,
+                message,
+            }
+        };
+        if let Some(err) = file.general.validate() {
+            return Err(invalid(pgdog_text, pgdog_path, 0, err));
+        }
+        for user in &users.users {
+            let db = user.database.get_ref();
+            if !file.databases.iter().any(|d| &d.name == db) {
+                return Err(invalid(
+                    users_text,
+                    users_path,
+                    user.database.span().start,
+                    format!(
+                        "user \"{}\": key `database` names \"{db}\", which no [[databases]] entry in {} defines",
+                        user.name,
+                        pgdog_path.display()
+                    ),
+                ));
+            }
+            let dup = users
+                .users
+                .iter()
+                .filter(|u| u.name == user.name && u.database.get_ref() == db)
+                .count();
+            if dup > 1 {
+                return Err(invalid(
+                    users_text,
+                    users_path,
+                    user.database.span().start,
+                    format!(
+                        "user \"{}\" is defined twice for database \"{db}\"",
+                        user.name
+                    ),
+                ));
+            }
+        }
+        Ok(Config {
+            general: file.general,
+            databases: file.databases,
+            admin: file.admin,
+            users: users.users.into_iter().map(User::from).collect(),
+        })
+    }
+
+    /// The `[[databases]]` entries clients reach by `name`.
+    pub fn database_entries<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Database> {
+        self.databases.iter().filter(move |d| d.name == name)
+    }
+}
+
+fn read(path: &Path) -> Result<String, ConfigError> {
+    std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+fn parse_toml<T: serde::de::DeserializeOwned>(text: &str, path: &Path) -> Result<T, ConfigError> {
+    toml::from_str(text).map_err(|e| {
+        let offset = e.span().map(|s| s.start).unwrap_or(0);
+        let (line, column) = line_col(text, offset);
+        ConfigError::Invalid {
+            path: path.to_path_buf(),
+            line,
+            column,
+            message: e.message().trim().to_string(),
+        }
+    })
+}
+
+/// 1-based line and column of a byte offset.
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.len() - before.rfind('\n').map(|i| i + 1).unwrap_or(0) + 1;
+    (line, column)
+}
+
+#[cfg(test)]
+mod tests;

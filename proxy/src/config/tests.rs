@@ -1,0 +1,67 @@
+//! Configuration parsing: defaults, the seed README's files verbatim, and precise errors.
+
+use std::path::Path;
+
+use super::*;
+
+fn load(pgdog: &str, users: &str) -> Result<Config, ConfigError> {
+    Config::from_strs(
+        pgdog,
+        Path::new("pgdog.toml"),
+        users,
+        Path::new("users.toml"),
+    )
+}
+
+#[test]
+fn minimal_config_with_servers_alias() {
+    let config = load(
+        "[general]\nhost = \"0.0.0.0\"\nport = 6432\n\n[[servers]]\nname = \"pgdog\"\nhost = \"127.0.0.1\"\n",
+        "[[users]]\nname = \"pgdog\"\ndatabase = \"pgdog\"\npassword = \"pgdog\"\n",
+    )
+    .unwrap();
+    assert_eq!(config.databases.len(), 1);
+    assert_eq!(config.databases[0].port, 5432);
+    assert_eq!(config.databases[0].server_database(), "pgdog");
+    assert_eq!(config.general.pooler_mode, PoolerMode::Transaction);
+    assert_eq!(config.general.default_pool_size, 10);
+    assert_eq!(config.users[0].database, "pgdog");
+}
+
+#[test]
+fn unknown_key_names_file_line_and_key() {
+    let err = load("[general]\nport = 6432\nbogus_key = 1\n", "")
+        .unwrap_err()
+        .to_string();
+    assert!(err.starts_with("pgdog.toml:3:"), "{err}");
+    assert!(err.contains("bogus_key"), "{err}");
+}
+
+#[test]
+fn wrong_type_is_rejected_with_line() {
+    let err = load("[general]\n\nport = \"six\"\n", "")
+        .unwrap_err()
+        .to_string();
+    assert!(err.starts_with("pgdog.toml:3:"), "{err}");
+}
+
+#[test]
+fn dangling_user_database_is_rejected() {
+    let err = load(
+        "[[databases]]\nname = \"app\"\nhost = \"127.0.0.1\"\n",
+        "[[users]]\nname = \"u\"\npassword = \"p\"\ndatabase = \"nope\"\n",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.starts_with("users.toml:4:"), "{err}");
+    assert!(err.contains("nope"), "{err}");
+    assert!(err.contains("database"), "{err}");
+}
+
+#[test]
+fn bad_pooler_mode_is_rejected() {
+    let err = load("[general]\npooler_mode = \"statement\"\n", "")
+        .unwrap_err()
+        .to_string();
+    assert!(err.starts_with("pgdog.toml:2:"), "{err}");
+}

@@ -1,0 +1,26 @@
+//! The client side: accepting connections, logging clients in, and running their sessions.
+
+pub mod cancel;
+pub mod listener;
+pub mod login;
+pub mod params;
+pub mod pending;
+pub mod prepared;
+pub mod session;
+
+use std::sync::Arc;
+
+use tokio::sync::watch;
+
+use crate::backend::Pools;
+use crate::config::Config;
+
+/// What every session shares. Passed down explicitly; there is no global state.
+pub struct Shared {
+    pub config: Arc<Config>,
+    pub pools: Pools,
+    pub cancels: cancel::CancelRegistry,
+    pub statements: prepared::GlobalStatements,
+    /// Turns true when pgDog starts shutting down.
+    pub shutdown: watch::Receiver<bool>,
+}

@@ -1,0 +1,301 @@
+//! The responses a session still expects from its server, in order.
+//!
+//! The proxy does not always send the server what the client sent: a Parse for a statement
+//! the server already holds is answered by pgDog itself, a Bind on a server that lacks its
+//! statement gets a Parse injected before it, and parameter changes are replayed by a hidden
+//! query. This queue keeps one entry per message sent (or answered locally) so that every
+//! server response is forwarded or swallowed correctly and every local answer is written to
+//! the client at exactly the place PostgreSQL would have written it.
+
+use std::collections::VecDeque;
+
+use bytes::BytesMut;
+
+/// What a message sent to the server was, which decides the response that completes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A Parse; the id is the proxy-wide statement it prepares, if named.
+    Parse(Option<u64>),
+    Bind,
+    Describe,
+    Execute,
+    Close,
+    Sync,
+    /// A simple Query: ends at ReadyForQuery.
+    Query,
+}
+
+impl Kind {
+    fn ends_with(self, tag: u8) -> bool {
+        match self {
+            Kind::Parse(_) => tag == b'1',
+            Kind::Bind => tag == b'2',
+            Kind::Close => tag == b'3',
+            Kind::Describe => tag == b'T' || tag == b'n',
+            Kind::Execute => matches!(tag, b'C' | b'I' | b's'),
+            Kind::Sync | Kind::Query => tag == b'Z',
+        }
+    }
+
+    /// Extended-protocol messages are skipped by the server after an error until Sync.
+    fn skipped_after_error(self) -> bool {
+        !matches!(self, Kind::Sync | Kind::Query)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Entry {
+    /// The client sent it; its responses go to the client.
+    Forward(Kind),
+    /// pgDog sent it on its own; its responses are swallowed (errors of an injected Parse
+    /// or Close still reach the client, which would otherwise wait for a reply that the
+    /// server, now skipping to Sync, never sends).
+    Swallow(Kind),
+    /// pgDog answers it without the server.
+    Local(&'static [u8]),
+}
+
+/// What the server did with the named Parses it was sent.
+#[derive(Debug, Default)]
+pub struct ParseResults {
+    /// Prepared: the server holds these now.
+    pub done: Vec<u64>,
+    /// Failed, or skipped after an earlier error: the server does not hold these.
+    pub failed: Vec<u64>,
+}
+
+impl ParseResults {
+    pub fn is_empty(&self) -> bool {
+        self.done.is_empty() && self.failed.is_empty()
+    }
+}
+
+/// Whether a server message goes to the client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    Forward,
+    Swallow,
+}
+
+#[derive(Debug, Default)]
+pub struct Pending {
+    queue: VecDeque<Entry>,
+    /// The server reported an error and no Sync is queued yet: it ignores everything until
+    /// the client's next Sync, so nothing else is expected.
+    skipping: bool,
+}
+
+impl Pending {
+    pub fn is_empty(&self) -> bool {
+        self.queue.is_empty()
+    }
+
+    /// True while the server discards extended-protocol messages after an error.
+    pub fn is_skipping(&self) -> bool {
+        self.skipping
+    }
+
+    pub fn push(&mut self, entry: Entry, client_out: &mut BytesMut) {
+        if self.skipping {
+            match entry {
+                Entry::Forward(Kind::Sync) | Entry::Swallow(Kind::Sync) => self.skipping = false,
+                Entry::Forward(Kind::Query) | Entry::Swallow(Kind::Query) => {}
+                _ => return,
+            }
+        }
+        self.queue.push_back(entry);
+        self.answer_locally(client_out);
+    }
+
+    /// Takes one whole server message, writes it to `client_out` unless it is swallowed,
+    /// followed by any local answers that were waiting for it, and says where it went.
+    /// What became of named Parses is recorded in `parses`.
+    pub fn on_server(
+        &mut self,
+        message: &[u8],
+        client_out: &mut BytesMut,
+        parses: &mut ParseResults,
+    ) -> Delivery {
+        let tag = message.first().copied().unwrap_or(0);
+        let Some(&front) = self.queue.front() else {
+            client_out.extend_from_slice(message);
+            return Delivery::Forward;
+        };
+        let (kind, swallow) = match front {
+            Entry::Forward(kind) => (kind, false),
+            Entry::Swallow(kind) => (kind, true),
+            Entry::Local(_) => unreachable!("local answers never wait at the front"),
+        };
+        let delivery = if tag == b'E' {
+            if swallow && kind == Kind::Query {
+                Delivery::Swallow
+            } else {
+                Delivery::Forward
+            }
+        } else if swallow {
+            Delivery::Swallow
+        } else {
+            Delivery::Forward
+        };
+
+        if tag == b'E' && kind.skipped_after_error() {
+            while let Some(entry) = self.queue.front().copied() {
+                match entry {
+                    Entry::Forward(Kind::Sync) | Entry::Swallow(Kind::Sync) => break,
+                    Entry::Forward(Kind::Parse(Some(id)))
+                    | Entry::Swallow(Kind::Parse(Some(id))) => parses.failed.push(id),
+                    _ => {}
+                }
+                self.queue.pop_front();
+            }
+            self.skipping = self.queue.is_empty();
+        } else if tag == b'Z' {
+            // ReadyForQuery ends everything up to the Sync or Query that asked for it.
+            while let Some(entry) = self.queue.pop_front() {
+                if matches!(
+                    entry,
+                    Entry::Forward(Kind::Sync | Kind::Query)
+                        | Entry::Swallow(Kind::Sync | Kind::Query)
+                ) {
+                    break;
+                }
+            }
+        } else if kind.ends_with(tag) {
+            if let Kind::Parse(Some(id)) = kind {
+                parses.done.push(id);
+            }
+            self.queue.pop_front();
+        }
+        if delivery == Delivery::Forward {
+            client_out.extend_from_slice(message);
+        }
+        self.answer_locally(client_out);
+        delivery
+    }
+
+    /// Writes local answers that have reached the front: everything before them is done.
+    fn answer_locally(&mut self, client_out: &mut BytesMut) {
+        while let Some(Entry::Local(bytes)) = self.queue.front() {
+            client_out.extend_from_slice(bytes);
+            self.queue.pop_front();
+        }
+    }
+
+    /// Forgets everything, e.g. when the server connection is lost.
+    pub fn clear(&mut self) {
+        self.queue.clear();
+        self.skipping = false;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::backend::PARSE_COMPLETE;
+
+    fn feed(p: &mut Pending, tags: &[u8], out: &mut BytesMut) -> Vec<(u8, Delivery)> {
+        let mut unprepared = ParseResults::default();
+        tags.iter()
+            .map(|&t| (t, p.on_server(&[t], out, &mut unprepared)))
+            .collect()
+    }
+
+    #[test]
+    fn local_parse_complete_lands_before_bind_complete() {
+        let mut p = Pending::default();
+        let mut out = BytesMut::new();
+        p.push(Entry::Forward(Kind::Execute), &mut out);
+        p.push(Entry::Local(PARSE_COMPLETE), &mut out);
+        p.push(Entry::Forward(Kind::Bind), &mut out);
+        p.push(Entry::Forward(Kind::Sync), &mut out);
+        assert!(out.is_empty(), "the Execute before it is not done yet");
+        feed(&mut p, b"D", &mut out);
+        assert_eq!(&out[..], b"D");
+        feed(&mut p, b"C", &mut out);
+        assert_eq!(
+            &out[..],
+            b"DC1\0\0\0\x04",
+            "ParseComplete right after Execute's end"
+        );
+        let d = feed(&mut p, b"2Z", &mut out);
+        assert!(d.iter().all(|(_, d)| *d == Delivery::Forward));
+        assert!(p.is_empty());
+    }
+
+    #[test]
+    fn local_answer_with_nothing_pending_is_immediate() {
+        let mut p = Pending::default();
+        let mut out = BytesMut::new();
+        p.push(Entry::Local(PARSE_COMPLETE), &mut out);
+        assert_eq!(&out[..], PARSE_COMPLETE);
+        assert!(p.is_empty());
+    }
+
+    #[test]
+    fn injected_parse_is_swallowed() {
+        let mut p = Pending::default();
+        let mut out = BytesMut::new();
+        p.push(Entry::Swallow(Kind::Parse(Some(1))), &mut out);
+        p.push(Entry::Forward(Kind::Bind), &mut out);
+        p.push(Entry::Forward(Kind::Execute), &mut out);
+        p.push(Entry::Forward(Kind::Sync), &mut out);
+        let d = feed(&mut p, b"12DCZ", &mut out);
+        assert_eq!(d[0].1, Delivery::Swallow);
+        assert!(d[1..].iter().all(|(_, d)| *d == Delivery::Forward));
+        assert!(p.is_empty());
+    }
+
+    #[test]
+    fn error_skips_to_sync_and_drops_local_answers_after_it() {
+        let mut p = Pending::default();
+        let mut out = BytesMut::new();
+        let mut unprepared = ParseResults::default();
+        p.push(Entry::Forward(Kind::Bind), &mut out);
+        p.push(Entry::Forward(Kind::Parse(Some(9))), &mut out);
+        p.push(Entry::Local(PARSE_COMPLETE), &mut out);
+        p.push(Entry::Forward(Kind::Execute), &mut out);
+        p.push(Entry::Forward(Kind::Sync), &mut out);
+        assert_eq!(
+            p.on_server(b"E", &mut out, &mut unprepared),
+            Delivery::Forward
+        );
+        assert_eq!(unprepared.failed, vec![9]);
+        assert_eq!(
+            &out[..],
+            b"E",
+            "PostgreSQL would not have answered after the error"
+        );
+        p.on_server(b"Z", &mut out, &mut unprepared);
+        assert!(p.is_empty());
+    }
+
+    #[test]
+    fn error_before_sync_arrives_skips_later_messages() {
+        let mut p = Pending::default();
+        let mut out = BytesMut::new();
+        let mut unprepared = ParseResults::default();
+        p.push(Entry::Forward(Kind::Parse(None)), &mut out);
+        p.on_server(b"E", &mut out, &mut unprepared);
+        assert!(p.is_skipping());
+        p.push(Entry::Forward(Kind::Bind), &mut out);
+        p.push(Entry::Local(PARSE_COMPLETE), &mut out);
+        assert_eq!(&out[..], b"E");
+        p.push(Entry::Forward(Kind::Sync), &mut out);
+        assert!(!p.is_skipping());
+        p.on_server(b"Z", &mut out, &mut unprepared);
+        assert!(p.is_empty());
+    }
+
+    #[test]
+    fn hidden_query_errors_are_swallowed_but_simple_query_errors_are_not() {
+        let mut p = Pending::default();
+        let mut out = BytesMut::new();
+        p.push(Entry::Swallow(Kind::Query), &mut out);
+        p.push(Entry::Forward(Kind::Query), &mut out);
+        let d = feed(&mut p, b"ECZECZ", &mut out);
+        assert_eq!(d[0].1, Delivery::Swallow);
+        assert_eq!(d[2].1, Delivery::Swallow);
+        assert_eq!(d[3].1, Delivery::Forward);
+        assert_eq!(d[5].1, Delivery::Forward);
+    }
+}

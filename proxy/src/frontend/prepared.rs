@@ -1,0 +1,122 @@
+//! Named prepared statements in transaction mode.
+//!
+//! A client's `s1` may be prepared on one server connection and executed in a later
+//! transaction on another. So every distinct statement (query text plus parameter types)
+//! gets one proxy-wide id and the server-side name `__pgdog_<id>`; each client keeps its
+//! own names mapped to those ids, and each server connection records which ids it holds
+//! (see `backend::prepared`), so a statement is prepared on demand wherever it runs and
+//! identical statements from different clients share one server-side preparation.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use dashmap::DashMap;
+
+/// A statement as the server must see it: its id and the Parse body after the name.
+#[derive(Debug)]
+pub struct Statement {
+    pub id: u64,
+    pub rest: Bytes,
+    /// Some server has accepted this Parse. From then on a client's Parse of it can be
+    /// answered without a server: clients such as pgbench prepare synchronously, and making
+    /// them wait for a server that other clients of the same thread hold would deadlock.
+    pub valid: AtomicBool,
+}
+
+impl Statement {
+    pub fn is_valid(&self) -> bool {
+        self.valid.load(Ordering::Relaxed)
+    }
+
+    pub fn mark_valid(&self) {
+        self.valid.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Proxy-wide ids of distinct statements.
+#[derive(Debug, Default)]
+pub struct GlobalStatements {
+    ids: DashMap<Bytes, Arc<Statement>>,
+    next: AtomicU64,
+}
+
+/// Past this many distinct statements the map is cleared. Ids are never reused, so a
+/// statement seen again simply gets a new id and is prepared again on demand; the limit
+/// only stops unique one-off statements from growing memory without end.
+const GLOBAL_LIMIT: usize = 100_000;
+
+impl GlobalStatements {
+    pub fn get_or_insert(&self, rest: &[u8]) -> Arc<Statement> {
+        if let Some(stmt) = self.ids.get(rest) {
+            return stmt.clone();
+        }
+        if self.ids.len() >= GLOBAL_LIMIT {
+            self.ids.clear();
+        }
+        let rest = Bytes::copy_from_slice(rest);
+        self.ids
+            .entry(rest.clone())
+            .or_insert_with(|| {
+                Arc::new(Statement {
+                    id: self.next.fetch_add(1, Ordering::Relaxed) + 1,
+                    rest,
+                    valid: AtomicBool::new(false),
+                })
+            })
+            .clone()
+    }
+
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+}
+
+/// One client's statement names.
+#[derive(Debug, Default)]
+pub struct ClientStatements {
+    names: HashMap<String, Arc<Statement>>,
+}
+
+impl ClientStatements {
+    pub fn insert(&mut self, name: &str, stmt: Arc<Statement>) {
+        self.names.insert(name.to_string(), stmt);
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Arc<Statement>> {
+        self.names.get(name)
+    }
+
+    pub fn remove(&mut self, name: &str) -> Option<Arc<Statement>> {
+        self.names.remove(name)
+    }
+
+    pub fn clear(&mut self) {
+        self.names.clear();
+    }
+
+    /// The client's statement with this id, if it still has one.
+    pub fn by_id(&self, id: u64) -> Option<&Arc<Statement>> {
+        self.names.values().find(|s| s.id == id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identical_statements_share_an_id() {
+        let global = GlobalStatements::default();
+        let a = global.get_or_insert(b"SELECT 1\0\0\0");
+        let b = global.get_or_insert(b"SELECT 1\0\0\0");
+        let c = global.get_or_insert(b"SELECT 2\0\0\0");
+        assert_eq!(a.id, b.id);
+        assert_ne!(a.id, c.id);
+    }
+}

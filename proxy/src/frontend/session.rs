@@ -1,0 +1,548 @@
+//! One client session after login: the loop that moves messages between the client and its
+//! server, checks servers out and back in, and keeps prepared statements and parameters
+//! right across server connections.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+use tracing::{debug, info, warn};
+
+use super::cancel::{self, Slot, Target};
+use super::login::LoggedIn;
+use super::params::{is_tracked, ClientParams};
+use super::pending::{Delivery, Entry, Kind, ParseResults, Pending};
+use super::prepared::{ClientStatements, Statement};
+use super::Shared;
+use crate::backend::prepared::server_name;
+use crate::backend::{BackendError, Guard};
+use crate::config::PoolerMode;
+use crate::wire::backend::{ready_for_query, CLOSE_COMPLETE, PARSE_COMPLETE};
+use crate::wire::frontend::{self, Parse};
+use crate::wire::{backend, split_message, ErrorResponse, Message};
+
+/// Reads reserve at least this much room first, so a large result is read in few syscalls.
+const READ_CHUNK: usize = 16 * 1024;
+
+/// How long cleaning up after a vanished client may take before its server is closed.
+const CLEANUP_TIMEOUT: Duration = Duration::from_secs(10);
+
+pub struct Session {
+    shared: Arc<Shared>,
+    client: TcpStream,
+    peer: SocketAddr,
+    crbuf: BytesMut,
+    /// Bytes for the client, written once per batch of server messages.
+    cout: BytesMut,
+    /// Bytes for the server, written once per batch of client messages.
+    sout: BytesMut,
+    login: LoggedIn,
+    server: Option<Guard>,
+    pending: Pending,
+    statements: ClientStatements,
+    params: ClientParams,
+    key: (i32, i32),
+    slot: Slot,
+    /// pgDog itself answered an extended-protocol message with an error: like PostgreSQL,
+    /// ignore the client's messages until its Sync.
+    skip_until_sync: bool,
+    shutdown: watch::Receiver<bool>,
+}
+
+enum Event {
+    Client(std::io::Result<usize>),
+    Server(std::io::Result<usize>),
+    Shutdown,
+}
+
+enum Flow {
+    Continue,
+    Exit,
+}
+
+impl Session {
+    pub fn new(
+        shared: Arc<Shared>,
+        client: TcpStream,
+        peer: SocketAddr,
+        crbuf: BytesMut,
+        login: LoggedIn,
+        server_params: &[(String, String)],
+    ) -> Session {
+        let (key, slot) = shared.cancels.register();
+        let shutdown = shared.shutdown.clone();
+        Session {
+            params: ClientParams::new(server_params, &login.startup),
+            shared,
+            client,
+            peer,
+            crbuf,
+            cout: BytesMut::with_capacity(READ_CHUNK),
+            sout: BytesMut::with_capacity(1024),
+            login,
+            server: None,
+            pending: Pending::default(),
+            statements: ClientStatements::default(),
+            key,
+            slot,
+            skip_until_sync: false,
+            shutdown,
+        }
+    }
+
+    /// Greets the client: AuthenticationOk, its parameters, its cancel key, ReadyForQuery.
+    pub async fn greet(&mut self) -> std::io::Result<()> {
+        let mut out = BytesMut::from(&backend::auth_request(backend::AUTH_OK, &[])[..]);
+        for (name, value) in self.params.iter() {
+            backend::parameter_status(&mut out, name, value);
+        }
+        backend::backend_key_data(&mut out, self.key.0, self.key.1);
+        ready_for_query(&mut out, b'I');
+        self.client.write_all(&out).await
+    }
+
+    pub async fn run(mut self) {
+        let result = self.serve().await;
+        if let Err(err) = &result {
+            debug!(client = %self.peer, error = %err, "client connection error");
+        }
+        self.finish().await;
+        info!(
+            client = %self.peer,
+            user = %self.login.user,
+            database = %self.login.database,
+            "client disconnected"
+        );
+    }
+
+    async fn serve(&mut self) -> std::io::Result<()> {
+        loop {
+            if !self.cout.is_empty() {
+                self.client.write_all(&self.cout).await?;
+                self.cout.clear();
+            }
+            if *self.shutdown.borrow() && self.at_transaction_boundary() {
+                let err = ErrorResponse::fatal(
+                    "57P01",
+                    "terminating connection due to administrator command",
+                );
+                self.client.write_all(&err.to_bytes()).await?;
+                return Ok(());
+            }
+            reserve(&mut self.crbuf);
+            let event = match self.server.as_deref_mut() {
+                Some(server) => {
+                    reserve(&mut server.rbuf);
+                    tokio::select! {
+                        r = server.stream.read_buf(&mut server.rbuf) => Event::Server(r),
+                        r = self.client.read_buf(&mut self.crbuf) => Event::Client(r),
+                        _ = self.shutdown.changed() => Event::Shutdown,
+                    }
+                }
+                None => tokio::select! {
+                    r = self.client.read_buf(&mut self.crbuf) => Event::Client(r),
+                    _ = self.shutdown.changed() => Event::Shutdown,
+                },
+            };
+            match event {
+                Event::Shutdown => continue,
+                Event::Client(Ok(0)) => return Ok(()),
+                Event::Client(Err(err)) => return Err(err),
+                Event::Client(Ok(_)) => {
+                    if let Flow::Exit = self.on_client_data().await? {
+                        return Ok(());
+                    }
+                }
+                Event::Server(Ok(n)) if n > 0 => self.on_server_data(),
+                Event::Server(result) => {
+                    let reason = match result {
+                        Err(err) => err.to_string(),
+                        Ok(_) => "server closed the connection".to_string(),
+                    };
+                    warn!(client = %self.peer, %reason, "server connection lost mid-session");
+                    self.server = None;
+                    self.pending.clear();
+                    self.clear_slot();
+                    let err =
+                        ErrorResponse::fatal("08006", "server closed the connection unexpectedly")
+                            .with_detail(reason);
+                    err.encode(&mut self.cout);
+                    self.client.write_all(&self.cout).await?;
+                    return Ok(());
+                }
+            }
+        }
+    }
+
+    fn at_transaction_boundary(&self) -> bool {
+        match &self.server {
+            None => true,
+            Some(server) => {
+                self.pending.is_empty() && server.status == b'I' && !self.skip_until_sync
+            }
+        }
+    }
+
+    async fn on_client_data(&mut self) -> std::io::Result<Flow> {
+        loop {
+            let msg = match split_message(&mut self.crbuf) {
+                Ok(Some(msg)) => msg,
+                Ok(None) => break,
+                Err(err) => {
+                    self.protocol_violation(err.to_string()).await?;
+                    return Ok(Flow::Exit);
+                }
+            };
+            match self.on_client_message(msg).await {
+                Ok(Flow::Continue) => {}
+                Ok(Flow::Exit) => return Ok(Flow::Exit),
+                Err(ClientError::Protocol(what)) => {
+                    self.protocol_violation(what).await?;
+                    return Ok(Flow::Exit);
+                }
+            }
+        }
+        if !self.sout.is_empty() {
+            if let Some(server) = self.server.as_deref_mut() {
+                if let Err(err) = server.stream.write_all(&self.sout).await {
+                    warn!(client = %self.peer, error = %err, "writing to server failed");
+                    self.sout.clear();
+                    self.server = None;
+                    self.pending.clear();
+                    self.clear_slot();
+                    ErrorResponse::fatal("08006", "server closed the connection unexpectedly")
+                        .encode(&mut self.cout);
+                    self.client.write_all(&self.cout).await?;
+                    return Ok(Flow::Exit);
+                }
+            }
+            self.sout.clear();
+        }
+        Ok(Flow::Continue)
+    }
+
+    async fn protocol_violation(&mut self, what: String) -> std::io::Result<()> {
+        warn!(client = %self.peer, %what, "protocol violation");
+        ErrorResponse::fatal("08P01", format!("invalid frontend message: {what}"))
+            .encode(&mut self.cout);
+        self.client.write_all(&self.cout).await?;
+        self.cout.clear();
+        Ok(())
+    }
+
+    async fn on_client_message(&mut self, msg: Message) -> Result<Flow, ClientError> {
+        let tag = msg.tag();
+        if tag == b'X' {
+            return Ok(Flow::Exit);
+        }
+        if self.skip_until_sync {
+            if tag == b'S' {
+                self.skip_until_sync = false;
+                let status = self.server.as_deref().map(|s| s.status).unwrap_or(b'I');
+                ready_for_query(&mut self.cout, status);
+            }
+            return Ok(Flow::Continue);
+        }
+        if self.server.is_none() {
+            match tag {
+                // Nothing is open without a server: answer these without checking one out.
+                b'S' => {
+                    ready_for_query(&mut self.cout, b'I');
+                    return Ok(Flow::Continue);
+                }
+                b'H' | b'd' | b'c' | b'f' => return Ok(Flow::Continue),
+                b'P' => {
+                    let parse = Parse::decode(&msg)?;
+                    if !parse.name.is_empty() {
+                        let stmt = self.shared.statements.get_or_insert(parse.rest);
+                        if stmt.is_valid() {
+                            // A server accepted this exact statement before: answer now and
+                            // prepare it on whichever server later runs it.
+                            self.statements.insert(parse.name, stmt);
+                            self.cout.extend_from_slice(PARSE_COMPLETE);
+                            return Ok(Flow::Continue);
+                        }
+                    }
+                }
+                b'C' => {
+                    let (kind, name) = frontend::target(&msg).map_err(ClientError::from)?;
+                    if kind == b'S' {
+                        self.statements.remove(name);
+                    }
+                    self.cout.extend_from_slice(CLOSE_COMPLETE);
+                    return Ok(Flow::Continue);
+                }
+                _ => {}
+            }
+            if let Err(err) = self.checkout().await {
+                warn!(client = %self.peer, error = %err, "no server for client");
+                err.to_client().encode(&mut self.cout);
+                if tag == b'Q' || tag == b'F' {
+                    ready_for_query(&mut self.cout, b'I');
+                } else {
+                    self.skip_until_sync = true;
+                }
+                return Ok(Flow::Continue);
+            }
+        }
+        if self.pending.is_skipping() && !matches!(tag, b'S' | b'Q' | b'd' | b'c' | b'f') {
+            // The server ignores these until Sync after an error; so do we.
+            return Ok(Flow::Continue);
+        }
+        match tag {
+            b'Q' => {
+                if tracing::enabled!(tracing::Level::DEBUG) {
+                    debug!(client = %self.peer, query = frontend::query_text(&msg).unwrap_or(""), "query");
+                }
+                self.forward(msg, Some(Kind::Query));
+            }
+            b'F' => self.forward(msg, Some(Kind::Query)),
+            b'P' => self.on_parse(msg)?,
+            b'B' => {
+                let name = frontend::bind_statement(&msg)?;
+                match self.statements.get(name).cloned() {
+                    Some(stmt) => {
+                        self.ensure_prepared(&stmt);
+                        let bind = frontend::bind_with_statement(&msg, &server_name(stmt.id))?;
+                        self.sout.extend_from_slice(&bind);
+                        self.pending
+                            .push(Entry::Forward(Kind::Bind), &mut self.cout);
+                    }
+                    // Unnamed or unknown: the server answers, with its own error if unknown.
+                    None => self.forward(msg, Some(Kind::Bind)),
+                }
+            }
+            b'D' => {
+                let (kind, name) = frontend::target(&msg)?;
+                match (kind, self.statements.get(name).cloned()) {
+                    (b'S', Some(stmt)) => {
+                        self.ensure_prepared(&stmt);
+                        let describe = frontend::target_message(b'D', b'S', &server_name(stmt.id));
+                        self.sout.extend_from_slice(&describe);
+                        self.pending
+                            .push(Entry::Forward(Kind::Describe), &mut self.cout);
+                    }
+                    _ => self.forward(msg, Some(Kind::Describe)),
+                }
+            }
+            b'C' => {
+                let (kind, name) = frontend::target(&msg)?;
+                if kind == b'S' {
+                    // Server-side statements are shared; the client only lets go of its name.
+                    self.statements.remove(name);
+                    self.pending
+                        .push(Entry::Local(CLOSE_COMPLETE), &mut self.cout);
+                } else {
+                    self.forward(msg, Some(Kind::Close));
+                }
+            }
+            b'E' => self.forward(msg, Some(Kind::Execute)),
+            b'S' => self.forward(msg, Some(Kind::Sync)),
+            b'H' | b'd' | b'c' | b'f' => self.forward(msg, None),
+            other => {
+                return Err(ClientError::Protocol(format!(
+                    "unexpected message type '{}'",
+                    other as char
+                )))
+            }
+        }
+        Ok(Flow::Continue)
+    }
+
+    fn forward(&mut self, msg: Message, kind: Option<Kind>) {
+        self.sout.extend_from_slice(msg.bytes());
+        if let Some(kind) = kind {
+            self.pending.push(Entry::Forward(kind), &mut self.cout);
+        }
+    }
+
+    fn on_parse(&mut self, msg: Message) -> Result<(), ClientError> {
+        let parse = Parse::decode(&msg)?;
+        if tracing::enabled!(tracing::Level::DEBUG) {
+            debug!(client = %self.peer, statement = parse.name, query = parse.query, "parse");
+        }
+        if parse.name.is_empty() {
+            self.forward(msg, Some(Kind::Parse(None)));
+            return Ok(());
+        }
+        let stmt = self.shared.statements.get_or_insert(parse.rest);
+        self.statements.insert(parse.name, stmt.clone());
+        let server = self.server.as_deref().expect("checked out above");
+        if server.prepared.contains(stmt.id) {
+            self.pending
+                .push(Entry::Local(PARSE_COMPLETE), &mut self.cout);
+        } else {
+            self.prepare(&stmt, Entry::Forward(Kind::Parse(Some(stmt.id))));
+        }
+        Ok(())
+    }
+
+    /// Prepares a statement the client named before on a server that does not hold it yet.
+    fn ensure_prepared(&mut self, stmt: &Statement) {
+        let server = self.server.as_deref().expect("checked out above");
+        if !server.prepared.contains(stmt.id) {
+            self.prepare(stmt, Entry::Swallow(Kind::Parse(Some(stmt.id))));
+        }
+    }
+
+    fn prepare(&mut self, stmt: &Statement, entry: Entry) {
+        let limit = self.shared.config.general.prepared_statements_limit;
+        let server = self.server.as_deref_mut().expect("checked out above");
+        for old in server.prepared.insert(stmt.id, limit) {
+            let close = frontend::target_message(b'C', b'S', &server_name(old));
+            self.sout.extend_from_slice(&close);
+            self.pending
+                .push(Entry::Swallow(Kind::Close), &mut self.cout);
+        }
+        self.sout.extend_from_slice(&frontend::parse_with_name(
+            &server_name(stmt.id),
+            &stmt.rest,
+        ));
+        self.pending.push(entry, &mut self.cout);
+    }
+
+    async fn checkout(&mut self) -> Result<(), BackendError> {
+        let server = self.login.pool.get().await?;
+        if let Some(sql) = self.params.sync_sql(&server.params) {
+            debug!(client = %self.peer, %sql, "syncing session parameters");
+            self.sout.extend_from_slice(&frontend::query(&sql));
+            self.pending
+                .push(Entry::Swallow(Kind::Query), &mut self.cout);
+        }
+        *self.slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(Target {
+            addr: server.peer,
+            pid: server.backend_key.0,
+            secret: server.backend_key.1,
+        });
+        self.server = Some(server);
+        Ok(())
+    }
+
+    fn on_server_data(&mut self) {
+        let Some(server) = self.server.as_deref_mut() else {
+            return;
+        };
+        let mut parses = ParseResults::default();
+        loop {
+            let msg = match split_message(&mut server.rbuf) {
+                Ok(Some(msg)) => msg,
+                Ok(None) => break,
+                Err(err) => {
+                    warn!(client = %self.peer, error = %err, "server sent garbage");
+                    ErrorResponse::fatal("08006", "server sent an invalid message")
+                        .encode(&mut self.cout);
+                    // Dropping the guard closes the connection; the client is told and the
+                    // session ends at its next read.
+                    self.server = None;
+                    self.pending.clear();
+                    self.clear_slot();
+                    return;
+                }
+            };
+            let delivery = self
+                .pending
+                .on_server(msg.bytes(), &mut self.cout, &mut parses);
+            match msg.tag() {
+                b'Z' => server.status = msg.body().first().copied().unwrap_or(b'I'),
+                b'S' => {
+                    server.note_parameter(msg.body());
+                    if delivery == Delivery::Forward {
+                        if let Some((name, value)) = backend::decode_parameter_status(msg.body()) {
+                            if is_tracked(name) {
+                                self.params.set(name, value);
+                            }
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        if !parses.is_empty() {
+            for id in parses.failed {
+                server.prepared.remove(id);
+            }
+            for id in parses.done {
+                if let Some(stmt) = self.statements.by_id(id) {
+                    stmt.mark_valid();
+                }
+            }
+        }
+        if self.login.mode == PoolerMode::Transaction
+            && self.pending.is_empty()
+            && server.status == b'I'
+            && server.rbuf.is_empty()
+        {
+            self.clear_slot();
+            if let Some(server) = self.server.take() {
+                server.release();
+            }
+        }
+    }
+
+    fn clear_slot(&self) {
+        *self.slot.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    }
+
+    /// After the client is gone: make its server safe for the next client, or close it.
+    async fn finish(&mut self) {
+        self.shared.cancels.unregister(self.key);
+        self.clear_slot();
+        let Some(mut server) = self.server.take() else {
+            return;
+        };
+        if !self.pending.is_empty() {
+            // A query is still running for nobody. Cancel it so its locks go now, and close
+            // the connection: its protocol state is unknown.
+            info!(client = %self.peer, "client left mid-query; cancelling and closing its server");
+            let target = Target {
+                addr: server.peer,
+                pid: server.backend_key.0,
+                secret: server.backend_key.1,
+            };
+            tokio::spawn(cancel::send_cancel(target));
+            return;
+        }
+        let mode = self.login.mode;
+        let peer = self.peer;
+        tokio::spawn(async move {
+            let cleanup = async {
+                if server.status != b'I' {
+                    info!(client = %peer, "client left mid-transaction; rolling back");
+                    server.run_internal("ROLLBACK").await?;
+                }
+                if mode == PoolerMode::Session {
+                    server.run_internal("DISCARD ALL").await?;
+                    server.prepared.clear();
+                }
+                Ok::<_, BackendError>(())
+            };
+            match tokio::time::timeout(CLEANUP_TIMEOUT, cleanup).await {
+                Ok(Ok(())) => server.release(),
+                Ok(Err(err)) => warn!(error = %err, "server cleanup failed; closing it"),
+                Err(_) => warn!("server cleanup timed out; closing it"),
+            }
+        });
+    }
+}
+
+fn reserve(buf: &mut BytesMut) {
+    if buf.capacity() - buf.len() < READ_CHUNK / 2 {
+        buf.reserve(READ_CHUNK);
+    }
+}
+
+/// A client message pgDog cannot act on; the session ends with 08P01.
+#[derive(Debug)]
+enum ClientError {
+    Protocol(String),
+}
+
+impl From<frontend::Malformed> for ClientError {
+    fn from(err: frontend::Malformed) -> Self {
+        ClientError::Protocol(err.to_string())
+    }
+}

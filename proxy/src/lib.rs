@@ -1,0 +1,50 @@
+//! pgDog: a PostgreSQL connection pooler, load balancer and sharding proxy.
+//!
+//! # Layout
+//! - [`wire`]: PostgreSQL v3 framing and the messages the proxy looks inside. No I/O.
+//! - [`auth`]: SCRAM-SHA-256 and md5, for clients logging into pgDog and pgDog logging
+//!   into servers.
+//! - [`config`]: `pgdog.toml` and `users.toml`, defaults and validation.
+//! - [`backend`]: server connections, pools, and the clusters they form.
+//! - [`frontend`]: the listener, client sessions, prepared-statement renaming, cancel.
+//!
+//! `proxy/ARCHITECTURE.md` explains how these fit together.
+
+pub mod auth;
+pub mod backend;
+pub mod config;
+pub mod demo;
+pub mod frontend;
+pub mod wire;
+
+use std::sync::Arc;
+
+use tokio::signal::unix::{signal, SignalKind};
+use tracing::info;
+
+/// Binds the configured address and serves until SIGINT or SIGTERM, then drains.
+pub async fn serve(config: Arc<config::Config>) -> std::io::Result<()> {
+    let addr = (config.general.host.as_str(), config.general.port);
+    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+        std::io::Error::new(
+            e.kind(),
+            format!(
+                "cannot listen on {}:{}: {e}",
+                config.general.host, config.general.port
+            ),
+        )
+    })?;
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut sigterm = signal(SignalKind::terminate())?;
+    let mut sigint = signal(SignalKind::interrupt())?;
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = sigterm.recv() => info!("SIGTERM received"),
+            _ = sigint.recv() => info!("SIGINT received"),
+        }
+        let _ = stop_tx.send(true);
+        // Keep the sender alive: sessions watch it until they end.
+        std::future::pending::<()>().await;
+    });
+    frontend::listener::serve(config, listener, stop_rx).await
+}

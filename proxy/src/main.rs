@@ -1,0 +1,98 @@
+//! The `pgdog` binary: command line, logging, runtime, signals.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
+use tracing::error;
+
+use pgdog::config::Config;
+
+/// PostgreSQL connection pooler, load balancer and sharding proxy.
+#[derive(Parser, Debug)]
+#[command(name = "pgdog", version, about, long_about = None)]
+struct Cli {
+    /// Path to pgdog.toml: listener, pool settings and the PostgreSQL servers behind pgDog.
+    #[arg(long, short = 'c', default_value = "pgdog.toml", global = true)]
+    config: PathBuf,
+    /// Path to users.toml: the users clients log in as, their passwords and pool sizes.
+    #[arg(long, short = 'u', default_value = "users.toml", global = true)]
+    users: PathBuf,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the proxy (the default when no command is given).
+    Run,
+    /// Check both configuration files and exit: 0 when they are valid.
+    Check,
+    /// Start throwaway PostgreSQL servers, a user and a database, and serve them on port
+    /// 6432 with a generated config. Ctrl-C stops and removes everything.
+    Demo {
+        /// Port pgDog listens on.
+        #[arg(long, default_value_t = 6432)]
+        port: u16,
+        /// Directory for the servers' data and the generated config (a temporary one by
+        /// default, removed on exit).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_ansi(std::io::stdout().is_terminal())
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let cli = Cli::parse();
+    match cli.command {
+        Some(Command::Demo { port, dir }) => match pgdog::demo::run(port, dir) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(err) => {
+                error!("demo failed: {err}");
+                ExitCode::FAILURE
+            }
+        },
+        Some(Command::Check) => match Config::load(&cli.config, &cli.users) {
+            Ok(_) => {
+                println!("configuration is valid");
+                ExitCode::SUCCESS
+            }
+            Err(err) => {
+                eprintln!("error: {err}");
+                ExitCode::from(2)
+            }
+        },
+        Some(Command::Run) | None => {
+            let config = match Config::load(&cli.config, &cli.users) {
+                Ok(config) => config,
+                Err(err) => {
+                    error!("invalid configuration: {err}");
+                    return ExitCode::from(2);
+                }
+            };
+            match run(Arc::new(config)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(err) => {
+                    error!("{err}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}
+
+fn run(config: Arc<Config>) -> std::io::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(config.general.workers)
+        .enable_all()
+        .build()?;
+    runtime.block_on(pgdog::serve(config))
+}

@@ -1,0 +1,76 @@
+//! Messages servers send that the proxy must read (authentication requests, ParameterStatus,
+//! BackendKeyData, ReadyForQuery), and encoders for the ones pgDog sends to clients itself.
+
+use bytes::{BufMut, Bytes, BytesMut};
+
+use super::{begin, finish, put_cstr, Reader};
+
+pub const AUTH_OK: i32 = 0;
+pub const AUTH_CLEARTEXT: i32 = 3;
+pub const AUTH_MD5: i32 = 5;
+pub const AUTH_SASL: i32 = 10;
+pub const AUTH_SASL_CONTINUE: i32 = 11;
+pub const AUTH_SASL_FINAL: i32 = 12;
+
+/// AuthenticationOk / CleartextPassword / MD5Password / SASL* requests.
+pub fn auth_request(code: i32, data: &[u8]) -> Bytes {
+    let mut out = BytesMut::with_capacity(9 + data.len());
+    let at = begin(&mut out, b'R');
+    out.put_i32(code);
+    out.extend_from_slice(data);
+    finish(&mut out, at);
+    out.freeze()
+}
+
+pub fn parameter_status(out: &mut BytesMut, name: &str, value: &str) {
+    let at = begin(out, b'S');
+    put_cstr(out, name);
+    put_cstr(out, value);
+    finish(out, at);
+}
+
+pub fn backend_key_data(out: &mut BytesMut, pid: i32, secret: i32) {
+    let at = begin(out, b'K');
+    out.put_i32(pid);
+    out.put_i32(secret);
+    finish(out, at);
+}
+
+pub fn ready_for_query(out: &mut BytesMut, status: u8) {
+    out.extend_from_slice(&[b'Z', 0, 0, 0, 5, status]);
+}
+
+pub const PARSE_COMPLETE: &[u8] = b"1\0\0\0\x04";
+pub const CLOSE_COMPLETE: &[u8] = b"3\0\0\0\x04";
+
+/// Reads a ParameterStatus body.
+pub fn decode_parameter_status(body: &[u8]) -> Option<(&str, &str)> {
+    let mut r = Reader::new(body);
+    Some((r.cstr()?, r.cstr()?))
+}
+
+/// Reads a BackendKeyData body.
+pub fn decode_backend_key(body: &[u8]) -> Option<(i32, i32)> {
+    let mut r = Reader::new(body);
+    Some((r.i32()?, r.i32()?))
+}
+
+/// Reads an Authentication request: its code and the data after it.
+pub fn decode_auth(body: &[u8]) -> Option<(i32, &[u8])> {
+    let mut r = Reader::new(body);
+    let code = r.i32()?;
+    Some((code, r.remaining()))
+}
+
+/// Reads the SASL mechanisms a server offers.
+pub fn sasl_mechanisms(data: &[u8]) -> Vec<&str> {
+    let mut r = Reader::new(data);
+    let mut out = Vec::new();
+    while let Some(m) = r.cstr() {
+        if m.is_empty() {
+            break;
+        }
+        out.push(m);
+    }
+    out
+}

@@ -1,0 +1,195 @@
+//! Messages clients send that the proxy must look inside (Parse, Bind, Describe, Close,
+//! password messages), plus encoders for the ones pgDog itself sends to servers.
+
+use bytes::{BufMut, Bytes, BytesMut};
+
+use super::{begin, finish, put_cstr, Message, Reader};
+
+/// A client message body that does not have the layout its tag promises.
+#[derive(Debug, thiserror::Error)]
+#[error("malformed {0} message")]
+pub struct Malformed(pub &'static str);
+
+/// Parse: statement name, then everything after it (query text and parameter types),
+/// kept as raw bytes so a renamed Parse is the original body behind a new name.
+#[derive(Debug, Clone)]
+pub struct Parse<'a> {
+    pub name: &'a str,
+    pub query: &'a str,
+    /// Query text, NUL, parameter type count and OIDs: what makes two Parses the same.
+    pub rest: &'a [u8],
+}
+
+impl<'a> Parse<'a> {
+    pub fn decode(msg: &'a Message) -> Result<Self, Malformed> {
+        let mut r = Reader::new(msg.body());
+        let name = r.cstr().ok_or(Malformed("Parse"))?;
+        let rest = r.remaining();
+        let query = Reader::new(rest).cstr().ok_or(Malformed("Parse"))?;
+        Ok(Parse { name, query, rest })
+    }
+}
+
+/// Builds a Parse message for `name` from another Parse's `rest`.
+pub fn parse_with_name(name: &str, rest: &[u8]) -> Bytes {
+    let mut out = BytesMut::with_capacity(6 + name.len() + rest.len());
+    let at = begin(&mut out, b'P');
+    put_cstr(&mut out, name);
+    out.extend_from_slice(rest);
+    finish(&mut out, at);
+    out.freeze()
+}
+
+/// Bind: only the statement name matters to the proxy.
+pub fn bind_statement(msg: &Message) -> Result<&str, Malformed> {
+    let mut r = Reader::new(msg.body());
+    r.cstr().ok_or(Malformed("Bind"))?;
+    r.cstr().ok_or(Malformed("Bind"))
+}
+
+/// Rewrites a Bind to use another statement name, keeping every other byte.
+pub fn bind_with_statement(msg: &Message, statement: &str) -> Result<Bytes, Malformed> {
+    let mut r = Reader::new(msg.body());
+    let portal = r.cstr().ok_or(Malformed("Bind"))?;
+    r.cstr().ok_or(Malformed("Bind"))?;
+    let rest = r.remaining();
+    let mut out = BytesMut::with_capacity(msg.len() + statement.len());
+    let at = begin(&mut out, b'B');
+    put_cstr(&mut out, portal);
+    put_cstr(&mut out, statement);
+    out.extend_from_slice(rest);
+    finish(&mut out, at);
+    Ok(out.freeze())
+}
+
+/// Describe and Close: a kind (`S` statement, `P` portal) and a name.
+pub fn target(msg: &Message) -> Result<(u8, &str), Malformed> {
+    let what = if msg.tag() == b'D' {
+        "Describe"
+    } else {
+        "Close"
+    };
+    let mut r = Reader::new(msg.body());
+    let kind = r.u8().ok_or(Malformed(what))?;
+    let name = r.cstr().ok_or(Malformed(what))?;
+    if kind != b'S' && kind != b'P' {
+        return Err(Malformed(what));
+    }
+    Ok((kind, name))
+}
+
+/// Builds a Describe or Close (`tag`) of a statement or portal.
+pub fn target_message(tag: u8, kind: u8, name: &str) -> Bytes {
+    let mut out = BytesMut::with_capacity(7 + name.len());
+    let at = begin(&mut out, tag);
+    out.put_u8(kind);
+    put_cstr(&mut out, name);
+    finish(&mut out, at);
+    out.freeze()
+}
+
+/// A simple Query message.
+pub fn query(sql: &str) -> Bytes {
+    let mut out = BytesMut::with_capacity(6 + sql.len());
+    let at = begin(&mut out, b'Q');
+    put_cstr(&mut out, sql);
+    finish(&mut out, at);
+    out.freeze()
+}
+
+/// The text of a simple Query, for logging and (later) routing.
+pub fn query_text(msg: &Message) -> Result<&str, Malformed> {
+    Reader::new(msg.body()).cstr().ok_or(Malformed("Query"))
+}
+
+/// SASLInitialResponse: mechanism name and the client-first-message.
+pub fn sasl_initial(body: &[u8]) -> Result<(&str, &[u8]), Malformed> {
+    let mut r = Reader::new(body);
+    let mechanism = r.cstr().ok_or(Malformed("SASLInitialResponse"))?;
+    let len = r.i32().ok_or(Malformed("SASLInitialResponse"))?;
+    let data = if len < 0 {
+        &[][..]
+    } else {
+        r.bytes(len as usize)
+            .ok_or(Malformed("SASLInitialResponse"))?
+    };
+    Ok((mechanism, data))
+}
+
+/// Encodes a PasswordMessage (`p`) carrying a NUL-terminated password or md5 hash.
+pub fn password_message(password: &str) -> Bytes {
+    let mut out = BytesMut::new();
+    let at = begin(&mut out, b'p');
+    put_cstr(&mut out, password);
+    finish(&mut out, at);
+    out.freeze()
+}
+
+/// Encodes a SASLInitialResponse.
+pub fn sasl_initial_response(mechanism: &str, data: &[u8]) -> Bytes {
+    let mut out = BytesMut::new();
+    let at = begin(&mut out, b'p');
+    put_cstr(&mut out, mechanism);
+    out.put_i32(data.len() as i32);
+    out.extend_from_slice(data);
+    finish(&mut out, at);
+    out.freeze()
+}
+
+/// Encodes a SASLResponse.
+pub fn sasl_response(data: &[u8]) -> Bytes {
+    let mut out = BytesMut::new();
+    let at = begin(&mut out, b'p');
+    out.extend_from_slice(data);
+    finish(&mut out, at);
+    out.freeze()
+}
+
+/// The Terminate message.
+pub fn terminate() -> Bytes {
+    Bytes::from_static(b"X\0\0\0\x04")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn msg(bytes: Bytes) -> Message {
+        Message::from_frame(bytes)
+    }
+
+    #[test]
+    fn parse_rename_keeps_query_and_types() {
+        let original = msg(parse_with_name("s1", b"SELECT $1\0\0\x01\0\0\0\x17"));
+        let p = Parse::decode(&original).unwrap();
+        assert_eq!(p.name, "s1");
+        assert_eq!(p.query, "SELECT $1");
+        let renamed = msg(parse_with_name("__pgdog_7", p.rest));
+        let q = Parse::decode(&renamed).unwrap();
+        assert_eq!(q.name, "__pgdog_7");
+        assert_eq!(q.rest, p.rest);
+    }
+
+    #[test]
+    fn bind_rename() {
+        let mut raw = BytesMut::new();
+        let at = begin(&mut raw, b'B');
+        put_cstr(&mut raw, "portal");
+        put_cstr(&mut raw, "s1");
+        raw.extend_from_slice(b"\0\0\0\0\0\0");
+        finish(&mut raw, at);
+        let bind = msg(raw.freeze());
+        assert_eq!(bind_statement(&bind).unwrap(), "s1");
+        let renamed = msg(bind_with_statement(&bind, "__pgdog_1").unwrap());
+        assert_eq!(bind_statement(&renamed).unwrap(), "__pgdog_1");
+        assert!(renamed.body().starts_with(b"portal\0__pgdog_1\0"));
+    }
+
+    #[test]
+    fn describe_target() {
+        let d = msg(target_message(b'D', b'S', "x"));
+        assert_eq!(target(&d).unwrap(), (b'S', "x"));
+        let bad = msg(Bytes::from_static(b"D\0\0\0\x06Q\0"));
+        assert!(target(&bad).is_err());
+    }
+}

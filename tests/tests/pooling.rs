@@ -1,0 +1,414 @@
+//! Pooling semantics: transaction mode multiplexes many clients over few
+//! server connections without leaking state between them; session mode pins
+//! a server connection to a client; a dead client's transaction is cleaned
+//! up; an exhausted pool fails fast; prepared statements survive being moved
+//! between server connections; the pool recovers from a server restart.
+
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use pgdog_tests::raw::RawConn;
+use pgdog_tests::*;
+use tokio_postgres::SimpleQueryMessage;
+
+fn first_value(msgs: &[SimpleQueryMessage]) -> Option<String> {
+    msgs.iter().find_map(|m| match m {
+        SimpleQueryMessage::Row(r) => Some(r.get(0).map(str::to_string)),
+        _ => None,
+    })?
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transaction_mode_50_clients_over_5_connections() {
+    let env = ProxyEnv::shared("pool", |c| c.user_pool_size(5).checkout_timeout_ms(20_000)).await;
+    env.direct()
+        .await
+        .batch_execute("CREATE TABLE tx_t (client int, n int)")
+        .await
+        .unwrap();
+
+    // Watch the server side while the clients run.
+    let su = env.server.superuser().await;
+    let max_seen = Arc::new(AtomicI64::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let monitor = {
+        let (max_seen, stop, user) = (max_seen.clone(), stop.clone(), env.tenant.user.clone());
+        tokio::spawn(async move {
+            while !stop.load(Ordering::Relaxed) {
+                let n: i64 = su
+                    .query_one(
+                        "SELECT count(*) FROM pg_stat_activity WHERE usename = $1",
+                        &[&user],
+                    )
+                    .await
+                    .unwrap()
+                    .get(0);
+                max_seen.fetch_max(n, Ordering::Relaxed);
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+    };
+
+    let url = env.url();
+    let results = concurrently(50, |i| {
+        let url = url.clone();
+        async move {
+            let c = connect(&url).await;
+            for n in 0..10i32 {
+                let tx_res = async {
+                    c.batch_execute("BEGIN").await?;
+                    c.execute("INSERT INTO tx_t VALUES ($1, $2)", &[&(i as i32), &n])
+                        .await?;
+                    // Read-your-writes inside the transaction: same backend.
+                    let seen: i64 = c
+                        .query_one(
+                            "SELECT count(*) FROM tx_t WHERE client = $1",
+                            &[&(i as i32)],
+                        )
+                        .await?
+                        .get(0);
+                    assert_eq!(seen, n as i64 + 1);
+                    c.batch_execute("COMMIT").await
+                };
+                if let Err(e) = tx_res.await {
+                    return Err(format!("client {i} tx {n}: {}", describe(&e)));
+                }
+            }
+            Ok(())
+        }
+    })
+    .await;
+    stop.store(true, Ordering::Relaxed);
+    monitor.await.unwrap();
+
+    let failures: Vec<_> = results.into_iter().filter_map(Result::err).collect();
+    assert!(
+        failures.is_empty(),
+        "{} failures, e.g. {:?}",
+        failures.len(),
+        &failures[..failures.len().min(5)]
+    );
+    let total: i64 = env
+        .direct()
+        .await
+        .query_one("SELECT count(*) FROM tx_t", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(total, 500);
+    let max = max_seen.load(Ordering::Relaxed);
+    assert!(max <= 5, "{max} server connections for a pool of 5");
+    assert!(max >= 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn session_mode_keeps_the_server_connection() {
+    let env = ProxyEnv::shared("pool", |c| c.pooler_mode("session").pool_size(4)).await;
+    let a = env.client().await;
+    let b = env.client().await;
+    a.batch_execute("SET application_name = 'client_a'; CREATE TEMP TABLE mine (x int)")
+        .await
+        .unwrap();
+    let pid_a: i32 = a
+        .query_one("SELECT pg_backend_pid()", &[])
+        .await
+        .unwrap()
+        .get(0);
+    let pid_b: i32 = b
+        .query_one("SELECT pg_backend_pid()", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_ne!(pid_a, pid_b);
+    for i in 0..10 {
+        // Interleave the two clients' transactions.
+        b.batch_execute("BEGIN; SELECT 1; COMMIT").await.unwrap();
+        a.batch_execute(&format!("BEGIN; INSERT INTO mine VALUES ({i}); COMMIT"))
+            .await
+            .unwrap();
+        let row = a
+            .query_one(
+                "SELECT pg_backend_pid(), current_setting('application_name')",
+                &[],
+            )
+            .await
+            .unwrap();
+        assert_eq!(row.get::<_, i32>(0), pid_a);
+        assert_eq!(row.get::<_, String>(1), "client_a");
+    }
+    let n: i64 = a
+        .query_one("SELECT count(*) FROM mine", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 10);
+    let name: String = b
+        .query_one("SHOW application_name", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_ne!(name, "client_a", "session state leaked to another client");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_killed_mid_transaction_is_cleaned_up() {
+    // Pool of 1: the next client must get the very server connection the
+    // dead client was using (or a fresh one), never its open transaction.
+    let env = ProxyEnv::shared("pool", |c| c.user_pool_size(1)).await;
+    env.direct()
+        .await
+        .batch_execute("CREATE TABLE locks (id int PRIMARY KEY); INSERT INTO locks VALUES (1); CREATE TABLE ins (x int)")
+        .await
+        .unwrap();
+
+    let (victim, driver) = connect_raw(&env.url()).await;
+    victim
+        .batch_execute(
+            "BEGIN; INSERT INTO ins VALUES (1); SELECT id FROM locks WHERE id = 1 FOR UPDATE",
+        )
+        .await
+        .unwrap();
+    // Kill it: the socket is dropped without a Terminate message.
+    driver.abort();
+    drop(victim);
+    let killed = Instant::now();
+
+    let deadline = killed + Duration::from_secs(5);
+    let c = loop {
+        match tokio::time::timeout(Duration::from_secs(3), try_connect(&env.url())).await {
+            Ok(Ok(c)) => break c,
+            _ if Instant::now() < deadline => tokio::time::sleep(Duration::from_millis(100)).await,
+            other => panic!(
+                "no usable connection after the kill: {:?}",
+                other.map(|r| r.err().map(|e| describe(&e)))
+            ),
+        }
+    };
+    // Not inside the dead client's transaction: a new implicit transaction
+    // starts at this statement, and no transaction id is assigned yet.
+    let row = c
+        .query_one(
+            "SELECT now() = statement_timestamp(), txid_current_if_assigned() IS NULL",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert!(
+        row.get::<_, bool>(0) && row.get::<_, bool>(1),
+        "still in the killed client's transaction"
+    );
+    c.batch_execute(
+        "BEGIN; SET LOCAL lock_timeout = '4s'; SELECT id FROM locks WHERE id = 1 FOR UPDATE",
+    )
+    .await
+    .unwrap_or_else(|e| panic!("row lock still held: {}", describe(&e)));
+    let n: i64 = c
+        .query_one("SELECT count(*) FROM ins", &[])
+        .await
+        .unwrap()
+        .get(0);
+    c.batch_execute("COMMIT").await.unwrap();
+    assert_eq!(n, 0, "uncommitted insert of the killed client is visible");
+    let took = killed.elapsed();
+    assert!(
+        took < Duration::from_secs(5),
+        "lock released only after {took:?}"
+    );
+
+    // And the server has no transaction of that user left open.
+    let su = env.superuser().await;
+    let open: i64 = su
+        .query_one(
+            "SELECT count(*) FROM pg_stat_activity WHERE usename = $1 AND state LIKE 'idle in transaction%'",
+            &[&env.tenant.user],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(open, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn checkout_timeout_is_an_error_not_a_hang() {
+    let env = ProxyEnv::shared("pool", |c| c.user_pool_size(1).checkout_timeout_ms(1000)).await;
+    let holder = env.client().await;
+    holder.batch_execute("BEGIN; SELECT 1").await.unwrap();
+
+    // The waiting client may fail at login (if the proxy needs a server
+    // connection for it) or at its first query.
+    let url = env.url();
+    let start = Instant::now();
+    let res = tokio::time::timeout(Duration::from_secs(10), async {
+        let c = try_connect(&url).await?;
+        c.simple_query("SELECT 1").await.map(|_| c)
+    })
+    .await
+    .expect("waiting client hung instead of timing out");
+    let err = match res {
+        Ok(_) => panic!("query ran although the only server connection is in a transaction"),
+        Err(e) => e,
+    };
+    let code = sqlstate(&err);
+    assert!(
+        matches!(code.as_deref(), Some(c) if c == "53300" || c.starts_with("08")),
+        "expected SQLSTATE 53300 or 08xxx, got {}",
+        describe(&err)
+    );
+    assert!(
+        start.elapsed() >= Duration::from_millis(500),
+        "failed before the checkout timeout"
+    );
+
+    // The pool is fine once the holder is done.
+    holder.batch_execute("COMMIT").await.unwrap();
+    let c = env.client().await;
+    assert_eq!(
+        first_value(&c.simple_query("SELECT 'ok'").await.unwrap()).as_deref(),
+        Some("ok")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prepared_statements_move_between_server_connections() {
+    let env = ProxyEnv::shared("pool", |c| c.user_pool_size(2).checkout_timeout_ms(20_000)).await;
+    let url = env.url();
+    // tokio-postgres: same SQL prepared by every client (under different
+    // names), plus SQL unique to each client.
+    let results = concurrently(10, |i| {
+        let url = url.clone();
+        async move {
+            let mut c = connect(&url).await;
+            let k = i as i32 + 2;
+            let own = c.prepare(&format!("SELECT $1::int4 * {k}")).await.unwrap();
+            let shared = c.prepare("SELECT $1::int4 + 1000").await.unwrap();
+            for round in 0..40i32 {
+                let tx = c.transaction().await.unwrap();
+                assert_eq!(
+                    tx.query_one(&shared, &[&round])
+                        .await
+                        .unwrap()
+                        .get::<_, i32>(0),
+                    round + 1000
+                );
+                assert_eq!(
+                    tx.query_one(&own, &[&round])
+                        .await
+                        .unwrap()
+                        .get::<_, i32>(0),
+                    round * k
+                );
+                tx.commit().await.unwrap();
+                assert_eq!(
+                    c.query_one(&own, &[&round]).await.unwrap().get::<_, i32>(0),
+                    round * k
+                );
+            }
+        }
+    })
+    .await;
+    assert_eq!(results.len(), 10);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn same_statement_name_different_sql_per_client() {
+    // The hard case for transaction pooling: every client uses the name
+    // "stmt" for its own SQL, over only 2 server connections.
+    let env = ProxyEnv::shared("pool", |c| c.user_pool_size(2).checkout_timeout_ms(20_000)).await;
+    let port = env.pgdog.port();
+    let t = env.tenant.clone();
+    let results = concurrently(8, |i| {
+        let t = t.clone();
+        async move {
+            let mut c = RawConn::startup(port, &t.user, &t.password, &t.database)
+                .await
+                .unwrap_or_else(|e| panic!("client {i} login: {:?}", e.fields()));
+            c.prepare("stmt", &format!("SELECT $1::int + {i}"))
+                .await
+                .unwrap();
+            c.prepare("common", "SELECT 'common'").await.unwrap();
+            for round in 0..40 {
+                let r = round.to_string();
+                let rows = c
+                    .execute("stmt", &[Some(&r)])
+                    .await
+                    .unwrap_or_else(|e| panic!("client {i} round {round}: {:?}", e.fields()));
+                assert_eq!(
+                    rows[0][0],
+                    Some((round + i).to_string()),
+                    "client {i} got another client's statement"
+                );
+                if round % 5 == 0 {
+                    c.simple("BEGIN").await.unwrap();
+                    assert_eq!(
+                        c.execute("common", &[]).await.unwrap()[0][0].as_deref(),
+                        Some("common")
+                    );
+                    assert_eq!(
+                        c.execute("stmt", &[Some("0")]).await.unwrap()[0][0],
+                        Some(i.to_string())
+                    );
+                    c.simple("COMMIT").await.unwrap();
+                }
+            }
+            // Close and reuse the name for different SQL.
+            c.close_statement("stmt").await.unwrap();
+            c.prepare("stmt", &format!("SELECT 'client {i}'"))
+                .await
+                .unwrap();
+            for _ in 0..10 {
+                let rows = c.execute("stmt", &[]).await.unwrap();
+                assert_eq!(rows[0][0], Some(format!("client {i}")));
+            }
+            // Executing a statement this client never prepared is an error
+            // (26000) even if another client prepared that name.
+            let err = c.execute("never_prepared", &[]).await.unwrap_err();
+            assert_eq!(
+                err.sqlstate().as_deref(),
+                Some("26000"),
+                "{:?}",
+                err.fields()
+            );
+        }
+    })
+    .await;
+    assert_eq!(results.len(), 8);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pool_recovers_after_server_restart() {
+    let server = ServerHandle::Owned(PgServer::start().await);
+    let mut env = ProxyEnv::on(server, "restart", PasswordKind::Scram, |c| c.pool_size(3)).await;
+    let c = env.client().await;
+    assert_eq!(
+        first_value(&c.simple_query("SELECT 1").await.unwrap()).as_deref(),
+        Some("1")
+    );
+
+    env.server.owned_mut().restart().await;
+    // Old server connections are dead; the proxy must notice and reconnect.
+    // The first query on an old client may fail (its server went away), but
+    // new clients must work within a few seconds.
+    let _ = c.simple_query("SELECT 1").await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let attempt = async {
+            let c = try_connect(&env.url()).await?;
+            c.simple_query("SELECT 2").await
+        };
+        match tokio::time::timeout(Duration::from_secs(5), attempt).await {
+            Ok(Ok(msgs)) => {
+                assert_eq!(first_value(&msgs).as_deref(), Some("2"));
+                break;
+            }
+            other if Instant::now() > deadline => {
+                panic!(
+                    "no working connection 10 s after restart: {:?}",
+                    other.map(|r| r.err().map(|e| describe(&e)))
+                )
+            }
+            _ => tokio::time::sleep(Duration::from_millis(200)).await,
+        }
+    }
+    assert!(env.pgdog.is_running());
+}
