@@ -80,8 +80,11 @@ pub async fn try_connect_raw(url: &str) -> Result<(Client, JoinHandle<()>), Erro
         Err(_) => panic!("connecting with `{url}` did not finish within {CONNECT_TIMEOUT:?}"),
     };
     let handle = tokio::spawn(async move {
-        // Errors here surface to the test as errors on the Client.
-        let _ = conn.await;
+        // The Client only reports "connection closed"; the cause (protocol
+        // violation, I/O error) is only visible here, so print it.
+        if let Err(e) = conn.await {
+            eprintln!("tokio-postgres connection ended with an error: {e:?}");
+        }
     });
     Ok((client, handle))
 }
@@ -115,7 +118,10 @@ pub async fn connect_with_messages(url: &str) -> (Client, mpsc::UnboundedReceive
                 Ok(m) => {
                     let _ = tx.send(m);
                 }
-                Err(_) => break,
+                Err(e) => {
+                    eprintln!("tokio-postgres connection ended with an error: {e:?}");
+                    break;
+                }
             }
         }
     });

@@ -65,3 +65,11 @@ fn bad_pooler_mode_is_rejected() {
         .to_string();
     assert!(err.starts_with("pgdog.toml:2:"), "{err}");
 }
+
+#[test]
+fn example_configs_in_the_repository_are_valid() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config");
+    let config = Config::load(&dir.join("pgdog.toml"), &dir.join("users.toml")).unwrap();
+    assert_eq!(config.general.port, 6432);
+    assert_eq!(config.users[0].database, "pgdog");
+}
