@@ -40,6 +40,7 @@ impl Pgdog {
              (or set PGDOG_BIN to the binary to test)",
             bin.display()
         );
+        warn_if_stale(&bin);
         bin
     }
 
@@ -116,6 +117,40 @@ impl Pgdog {
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
+    }
+
+    /// Run pgdog with configs expected to be rejected: returns its exit
+    /// status and log once it exits; panics if it is still running (i.e.
+    /// accepted the config) after `timeout`.
+    pub async fn run_to_exit(
+        pgdog_toml: &str,
+        users_toml: &str,
+        timeout: Duration,
+    ) -> (ExitStatus, String) {
+        let dir = temp_dir("pgdog-");
+        let config = dir.path().join("pgdog.toml");
+        let users = dir.path().join("users.toml");
+        std::fs::write(&config, pgdog_toml).expect("write pgdog.toml");
+        std::fs::write(&users, users_toml).expect("write users.toml");
+        let run = tokio::process::Command::new(Self::binary())
+            .arg("--config")
+            .arg(&config)
+            .arg("--users")
+            .arg(&users)
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .kill_on_drop(true)
+            .output();
+        let out = tokio::time::timeout(timeout, run)
+            .await
+            .unwrap_or_else(|_| panic!("pgdog still running after {timeout:?}: config accepted?"))
+            .expect("run pgdog");
+        let log = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status, log)
     }
 
     pub fn port(&self) -> u16 {
@@ -217,4 +252,36 @@ fn general_port(toml: &str) -> u16 {
         }
     }
     6432
+}
+
+/// `cargo test -p pgdog-tests` does not rebuild the proxy binary, so a test
+/// run can silently exercise old code. Warn (shown with any test failure)
+/// when a proxy source file is newer than the binary.
+fn warn_if_stale(bin: &std::path::Path) {
+    fn newest(dir: &std::path::Path) -> Option<std::time::SystemTime> {
+        std::fs::read_dir(dir)
+            .ok()?
+            .flatten()
+            .filter_map(|e| {
+                let meta = e.metadata().ok()?;
+                if meta.is_dir() {
+                    newest(&e.path())
+                } else {
+                    meta.modified().ok()
+                }
+            })
+            .max()
+    }
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../proxy/src");
+    let built = std::fs::metadata(bin).and_then(|m| m.modified()).ok();
+    if let (Some(src_time), Some(built)) = (newest(&src), built) {
+        if src_time > built {
+            eprintln!(
+                "WARNING: {} is older than the sources in {}: run `cargo build -p pgdog` \
+                 to test the current code",
+                bin.display(),
+                src.display()
+            );
+        }
+    }
 }

@@ -53,6 +53,9 @@ pub enum Entry {
     Swallow(Kind),
     /// pgDog answers it without the server.
     Local(&'static [u8]),
+    /// The client ended a COPY FROM STDIN (CopyDone or CopyFail). No reply of its own; it
+    /// marks where the server left copy-in mode.
+    CopyEnd,
 }
 
 /// What the server did with the named Parses it was sent.
@@ -83,6 +86,9 @@ pub struct Pending {
     /// The server reported an error and no Sync is queued yet: it ignores everything until
     /// the client's next Sync, so nothing else is expected.
     skipping: bool,
+    /// The server is in copy-in mode and the client has not ended it yet. PostgreSQL
+    /// ignores Sync in copy-in mode, so no ReadyForQuery will answer one sent now.
+    copy_in: bool,
 }
 
 impl Pending {
@@ -96,6 +102,11 @@ impl Pending {
     }
 
     pub fn push(&mut self, entry: Entry, client_out: &mut BytesMut) {
+        match entry {
+            Entry::CopyEnd => self.copy_in = false,
+            Entry::Forward(Kind::Sync) if self.copy_in => return,
+            _ => {}
+        }
         if self.skipping {
             match entry {
                 Entry::Forward(Kind::Sync) | Entry::Swallow(Kind::Sync) => self.skipping = false,
@@ -124,8 +135,13 @@ impl Pending {
         let (kind, swallow) = match front {
             Entry::Forward(kind) => (kind, false),
             Entry::Swallow(kind) => (kind, true),
-            Entry::Local(_) => unreachable!("local answers never wait at the front"),
+            Entry::Local(_) | Entry::CopyEnd => {
+                unreachable!("local answers never wait at the front")
+            }
         };
+        if tag == b'G' {
+            self.enter_copy_in();
+        }
         let delivery = if tag == b'E' {
             if swallow && kind == Kind::Query {
                 Delivery::Swallow
@@ -175,16 +191,42 @@ impl Pending {
 
     /// Writes local answers that have reached the front: everything before them is done.
     fn answer_locally(&mut self, client_out: &mut BytesMut) {
-        while let Some(Entry::Local(bytes)) = self.queue.front() {
-            client_out.extend_from_slice(bytes);
+        loop {
+            match self.queue.front() {
+                Some(Entry::Local(bytes)) => client_out.extend_from_slice(bytes),
+                Some(Entry::CopyEnd) => {}
+                _ => break,
+            }
             self.queue.pop_front();
         }
+    }
+
+    /// CopyInResponse: Syncs the client sent after the COPY and before ending it were
+    /// ignored by the server (clients such as libpq and tokio-postgres send one right after
+    /// Execute), so they must not wait for a ReadyForQuery.
+    fn enter_copy_in(&mut self) {
+        let mut i = 1;
+        let mut ended = false;
+        while i < self.queue.len() {
+            match self.queue[i] {
+                Entry::CopyEnd => {
+                    ended = true;
+                    break;
+                }
+                Entry::Forward(Kind::Sync) => {
+                    self.queue.remove(i);
+                }
+                _ => i += 1,
+            }
+        }
+        self.copy_in = !ended;
     }
 
     /// Forgets everything, e.g. when the server connection is lost.
     pub fn clear(&mut self) {
         self.queue.clear();
         self.skipping = false;
+        self.copy_in = false;
     }
 }
 
@@ -284,6 +326,22 @@ mod tests {
         assert!(!p.is_skipping());
         p.on_server(b"Z", &mut out, &mut unprepared);
         assert!(p.is_empty());
+    }
+
+    #[test]
+    fn sync_sent_during_copy_in_expects_no_reply() {
+        let mut p = Pending::default();
+        let mut out = BytesMut::new();
+        p.push(Entry::Forward(Kind::Bind), &mut out);
+        p.push(Entry::Forward(Kind::Execute), &mut out);
+        p.push(Entry::Forward(Kind::Sync), &mut out);
+        feed(&mut p, b"2G", &mut out);
+        p.push(Entry::CopyEnd, &mut out);
+        p.push(Entry::Forward(Kind::Sync), &mut out);
+        feed(&mut p, b"CZ", &mut out);
+        assert!(p.is_empty(), "one ReadyForQuery answers the whole COPY");
+        p.push(Entry::Local(crate::wire::backend::CLOSE_COMPLETE), &mut out);
+        assert!(out.ends_with(crate::wire::backend::CLOSE_COMPLETE));
     }
 
     #[test]

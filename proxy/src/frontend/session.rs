@@ -342,7 +342,11 @@ impl Session {
             }
             b'E' => self.forward(msg, Some(Kind::Execute)),
             b'S' => self.forward(msg, Some(Kind::Sync)),
-            b'H' | b'd' | b'c' | b'f' => self.forward(msg, None),
+            b'H' | b'd' => self.forward(msg, None),
+            b'c' | b'f' => {
+                self.forward(msg, None);
+                self.pending.push(Entry::CopyEnd, &mut self.cout);
+            }
             other => {
                 return Err(ClientError::Protocol(format!(
                     "unexpected message type '{}'",
