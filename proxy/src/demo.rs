@@ -37,7 +37,7 @@ fn serve(dir: &Path, port: u16, pg_port: u16) -> Result<(), String> {
         .enable_all()
         .build()
         .map_err(|e| e.to_string())?;
-    runtime.block_on(async {
+    let config = runtime.block_on(async {
         let admin = ServerAddress {
             host: "127.0.0.1".into(),
             port: pg_port,
@@ -73,10 +73,10 @@ fn serve(dir: &Path, port: u16, pg_port: u16) -> Result<(), String> {
         println!();
         println!("Config in {}. Press Ctrl-C to stop and remove everything.", dir.display());
         println!();
-        crate::serve(Arc::new(config))
-            .await
-            .map_err(|e| e.to_string())
-    })
+        Ok::<_, String>(config)
+    })?;
+    drop(runtime);
+    crate::run(Arc::new(config)).map_err(|e| e.to_string())
 }
 
 /// A PostgreSQL server in `dir/data`, run as the `postgres` user when pgDog runs as root

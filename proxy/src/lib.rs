@@ -23,21 +23,20 @@ use tokio::signal::unix::{signal, SignalKind};
 use tracing::info;
 
 /// Binds the configured address and serves until SIGINT or SIGTERM, then drains.
-pub async fn serve(config: Arc<config::Config>) -> std::io::Result<()> {
-    let addr = (config.general.host.as_str(), config.general.port);
-    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
-        std::io::Error::new(
-            e.kind(),
-            format!(
-                "cannot listen on {}:{}: {e}",
-                config.general.host, config.general.port
-            ),
-        )
+pub fn run(config: Arc<config::Config>) -> std::io::Result<()> {
+    let (host, port) = (config.general.host.as_str(), config.general.port);
+    let listener = std::net::TcpListener::bind((host, port)).map_err(|e| {
+        std::io::Error::new(e.kind(), format!("cannot listen on {host}:{port}: {e}"))
     })?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let mut sigterm = signal(SignalKind::terminate())?;
-    let mut sigint = signal(SignalKind::interrupt())?;
-    tokio::spawn(async move {
+    let signals = async move {
+        let (Ok(mut sigterm), Ok(mut sigint)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) else {
+            tracing::error!("cannot install signal handlers");
+            return;
+        };
         tokio::select! {
             _ = sigterm.recv() => info!("SIGTERM received"),
             _ = sigint.recv() => info!("SIGINT received"),
@@ -45,6 +44,6 @@ pub async fn serve(config: Arc<config::Config>) -> std::io::Result<()> {
         let _ = stop_tx.send(true);
         // Keep the sender alive: sessions watch it until they end.
         std::future::pending::<()>().await;
-    });
-    frontend::listener::serve(config, listener, stop_rx).await
+    };
+    frontend::listener::run(config, listener, stop_rx, signals)
 }

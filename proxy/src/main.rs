@@ -90,9 +90,5 @@ fn main() -> ExitCode {
 }
 
 fn run(config: Arc<Config>) -> std::io::Result<()> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(config.general.workers)
-        .enable_all()
-        .build()?;
-    runtime.block_on(pgdog::serve(config))
+    pgdog::run(config)
 }

@@ -6,6 +6,7 @@ pub mod pool;
 pub mod pools;
 pub mod prepared;
 pub mod server;
+pub mod worker;
 
 pub use error::BackendError;
 pub use pool::{Guard, Pool, PoolSettings};

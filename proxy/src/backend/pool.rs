@@ -2,7 +2,9 @@
 //!
 //! A semaphore with `pool_size` permits bounds how many connections exist; a checkout holds
 //! a permit for as long as it holds a server. Idle servers are kept LIFO so the warmest one
-//! is reused first and the coldest ones age out past `idle_timeout`.
+//! is reused first and the coldest ones age out past `idle_timeout`, in one list per worker
+//! thread: a worker takes its own servers first (their sockets belong to its runtime) and
+//! another worker's only when it has none.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -11,7 +13,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tracing::{debug, info, warn};
 
-use super::{BackendError, Server, ServerAddress};
+use super::{worker, BackendError, Server, ServerAddress};
 
 #[derive(Debug, Clone)]
 pub struct PoolSettings {
@@ -20,6 +22,8 @@ pub struct PoolSettings {
     pub connect_timeout: Duration,
     pub checkout_timeout: Duration,
     pub idle_timeout: Duration,
+    /// Worker threads, each with its own idle list.
+    pub workers: usize,
 }
 
 /// Counters kept for the admin database and metrics.
@@ -35,7 +39,7 @@ pub struct Pool {
     pub addr: ServerAddress,
     pub settings: PoolSettings,
     permits: Arc<Semaphore>,
-    idle: Mutex<Vec<Server>>,
+    idle: Vec<Mutex<Vec<Server>>>,
     startup_params: Mutex<Option<Vec<(String, String)>>>,
     pub stats: PoolStats,
     closed: AtomicBool,
@@ -52,9 +56,11 @@ impl Pool {
     pub fn new(addr: ServerAddress, settings: PoolSettings) -> Arc<Pool> {
         Arc::new(Pool {
             permits: Arc::new(Semaphore::new(settings.size)),
+            idle: (0..settings.workers.max(1))
+                .map(|_| Mutex::new(Vec::new()))
+                .collect(),
             addr,
             settings,
-            idle: Mutex::new(Vec::new()),
             startup_params: Mutex::new(None),
             stats: PoolStats::default(),
             closed: AtomicBool::new(false),
@@ -95,7 +101,15 @@ impl Pool {
     }
 
     fn pop_idle(&self) -> Option<Server> {
-        self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop()
+        let own = worker::current() % self.idle.len();
+        let others = (1..self.idle.len()).map(|i| (own + i) % self.idle.len());
+        std::iter::once(own)
+            .chain(others)
+            .find_map(|i| self.idle[i].lock().unwrap_or_else(|e| e.into_inner()).pop())
+    }
+
+    fn idle_list(&self, server: &Server) -> &Mutex<Vec<Server>> {
+        &self.idle[server.worker % self.idle.len()]
     }
 
     async fn connect(&self) -> Result<Server, BackendError> {
@@ -141,7 +155,7 @@ impl Pool {
             return;
         }
         server.last_used = Instant::now();
-        self.idle
+        self.idle_list(&server)
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .push(server);
@@ -157,26 +171,30 @@ impl Pool {
     }
 
     pub fn idle_count(&self) -> usize {
-        self.idle.lock().unwrap_or_else(|e| e.into_inner()).len()
+        self.idle
+            .iter()
+            .map(|list| list.lock().unwrap_or_else(|e| e.into_inner()).len())
+            .sum()
     }
 
     /// Closes idle connections past `idle_timeout` (keeping `min`) and opens connections up
     /// to `min`. Called periodically by [`Pool::spawn_maintenance`].
     pub async fn maintain(self: &Arc<Self>) {
-        let expired: Vec<Server> = {
-            let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
-            let keep = self.settings.min.saturating_sub(self.checked_out());
-            let mut expired = Vec::new();
-            // Oldest first: the vector is LIFO, so the front holds the coldest servers.
-            while idle.len() > keep
+        let mut expired = Vec::new();
+        let mut keep = self.settings.min.saturating_sub(self.checked_out());
+        for list in &self.idle {
+            let mut idle = list.lock().unwrap_or_else(|e| e.into_inner());
+            // Oldest first: each list is LIFO, so its front holds the coldest servers.
+            let keep_here = keep.min(idle.len());
+            keep -= keep_here;
+            while idle.len() > keep_here
                 && idle
                     .first()
                     .is_some_and(|s| s.last_used.elapsed() >= self.settings.idle_timeout)
             {
                 expired.push(idle.remove(0));
             }
-            expired
-        };
+        }
         for server in expired {
             debug!(server = %self.addr, "closing idle server connection");
             server.terminate().await;
@@ -214,9 +232,11 @@ impl Pool {
     /// Stops handing out connections and closes the idle ones.
     pub async fn close(&self) {
         self.closed.store(true, Ordering::Relaxed);
-        let idle = std::mem::take(&mut *self.idle.lock().unwrap_or_else(|e| e.into_inner()));
-        for server in idle {
-            server.terminate().await;
+        for list in &self.idle {
+            let idle = std::mem::take(&mut *list.lock().unwrap_or_else(|e| e.into_inner()));
+            for server in idle {
+                server.terminate().await;
+            }
         }
     }
 }

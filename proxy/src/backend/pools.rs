@@ -47,6 +47,7 @@ impl Pools {
                 connect_timeout: Duration::from_millis(g.connect_timeout),
                 checkout_timeout: Duration::from_millis(g.checkout_timeout),
                 idle_timeout: Duration::from_millis(g.idle_timeout),
+                workers: g.workers,
             };
             by_key.insert(
                 (user.database.clone(), user.name.clone()),

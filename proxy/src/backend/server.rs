@@ -53,6 +53,8 @@ pub struct Server {
     /// The status byte of the last ReadyForQuery: `I`, `T` or `E`.
     pub status: u8,
     pub last_used: Instant,
+    /// The worker thread whose runtime this connection's socket is registered with.
+    pub worker: usize,
 }
 
 impl Server {
@@ -84,6 +86,7 @@ impl Server {
             prepared: PreparedSet::default(),
             status: b'I',
             last_used: Instant::now(),
+            worker: super::worker::current(),
         };
         let hello = startup::startup_message(&[
             ("user", &addr.user),

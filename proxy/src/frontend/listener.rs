@@ -1,41 +1,104 @@
-//! Accepting clients and shutting down gracefully.
+//! Accepting clients on worker threads, and shutting down gracefully.
 //!
-//! Every session holds a clone of a channel sender; when the listener stops and drops its
-//! own, the channel closes exactly when the last session ends, which is how shutdown knows
-//! the drain is complete.
+//! pgDog runs one single-threaded tokio runtime per worker (thread per core). Every worker
+//! accepts from the same listening socket and keeps each client it accepted for the
+//! client's whole life, so a transaction's wake-ups never cross threads; a multi-threaded
+//! runtime spent a quarter of pgDog's CPU moving tasks between threads.
+//!
+//! Every session holds a clone of its worker's drain sender; when the worker stops
+//! accepting and drops its own, the channel closes exactly when its last session ends,
+//! which is how shutdown knows the drain is complete.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
 use tracing::{debug, info, warn};
 
 use super::login::{login, LoginError};
 use super::session::Session;
 use super::Shared;
-use crate::backend::Pools;
+use crate::backend::{worker, Pools};
 use crate::config::Config;
 
-/// Serves clients until `stop` turns true, then drains for up to `shutdown_timeout`.
-pub async fn serve(
+/// Serves clients on `config.general.workers` threads until `stop` turns true, then drains
+/// for up to `shutdown_timeout`. `control` runs on worker 0 next to its accept loop: the
+/// place for signal handlers and anything else that needs a runtime for the whole run.
+pub fn run<F>(
     config: Arc<Config>,
-    listener: TcpListener,
-    mut stop: watch::Receiver<bool>,
-) -> std::io::Result<()> {
-    let pools = Pools::from_config(&config);
-    pools.start();
+    listener: std::net::TcpListener,
+    stop: watch::Receiver<bool>,
+    control: F,
+) -> std::io::Result<()>
+where
+    F: std::future::Future<Output = ()> + Send + 'static,
+{
+    listener.set_nonblocking(true)?;
+    info!(addr = %listener.local_addr()?, workers = config.general.workers, "pgDog is listening");
     let shared = Arc::new(Shared {
-        pools,
+        pools: Pools::from_config(&config),
         cancels: Default::default(),
         statements: Default::default(),
         shutdown: stop.clone(),
         config: config.clone(),
     });
+    let mut threads = Vec::new();
+    for id in 1..config.general.workers {
+        let listener = listener.try_clone()?;
+        let shared = shared.clone();
+        let stop = stop.clone();
+        threads.push(
+            std::thread::Builder::new()
+                .name(format!("pgdog-worker-{id}"))
+                .spawn(move || worker_main(id, listener, shared, stop, None))?,
+        );
+    }
+    let first = Box::pin(async move {
+        control.await;
+    });
+    let result = worker_main(0, listener, shared.clone(), stop, Some(first));
+    for thread in threads {
+        let _ = thread.join();
+    }
+    // Close idle servers cleanly on a runtime of its own: the workers are gone.
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?
+        .block_on(shared.pools.close());
+    info!("pgDog stopped");
+    result
+}
+
+type Control = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+
+fn worker_main(
+    id: usize,
+    listener: std::net::TcpListener,
+    shared: Arc<Shared>,
+    stop: watch::Receiver<bool>,
+    control: Option<Control>,
+) -> std::io::Result<()> {
+    worker::set_current(id);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        if let Some(control) = control {
+            shared.pools.start();
+            tokio::spawn(control);
+        }
+        let listener = TcpListener::from_std(listener)?;
+        accept_loop(listener, shared, stop).await;
+        Ok(())
+    })
+}
+
+async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
     let (alive, mut drained) = mpsc::channel::<()>(1);
-    info!(addr = %listener.local_addr()?, "pgDog is listening");
-    loop {
+    while !*stop.borrow() {
         tokio::select! {
             accepted = listener.accept() => {
                 let (stream, peer) = match accepted {
@@ -56,29 +119,23 @@ pub async fn serve(
                     drop(alive);
                 });
             }
-            _ = stop.changed() => break,
+            _ = stop.changed() => {}
         }
     }
     drop(listener);
     drop(alive);
-    let timeout = Duration::from_millis(config.general.shutdown_timeout);
+    let timeout = Duration::from_millis(shared.config.general.shutdown_timeout);
     info!(
+        worker = worker::current(),
         timeout_ms = timeout.as_millis() as u64,
         "shutting down: waiting for clients to finish their transactions"
     );
     if tokio::time::timeout(timeout, drained.recv()).await.is_err() {
         warn!("shutdown_timeout reached; closing remaining clients");
     }
-    shared.pools.close().await;
-    info!("pgDog stopped");
-    Ok(())
 }
 
-async fn handle(
-    shared: Arc<Shared>,
-    mut stream: tokio::net::TcpStream,
-    peer: std::net::SocketAddr,
-) {
+async fn handle(shared: Arc<Shared>, mut stream: TcpStream, peer: SocketAddr) {
     let mut buf = BytesMut::with_capacity(1024);
     let logged_in = match login(&mut stream, &mut buf, &shared).await {
         Ok(logged_in) => logged_in,
