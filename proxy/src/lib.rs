@@ -7,6 +7,8 @@
 //! - [`config`]: `pgdog.toml` and `users.toml`, defaults and validation.
 //! - [`backend`]: server connections, pools, and the clusters they form.
 //! - [`frontend`]: the listener, client sessions, prepared-statement renaming, cancel.
+//! - [`router`]: the parse cache, statement summaries, PostgreSQL-compatible sharding
+//!   functions and the routing decision. No I/O.
 //!
 //! `proxy/ARCHITECTURE.md` explains how these fit together.
 
@@ -15,6 +17,7 @@ pub mod backend;
 pub mod config;
 pub mod demo;
 pub mod frontend;
+pub mod router;
 pub mod wire;
 
 use std::sync::Arc;

@@ -1,19 +1,30 @@
 //! A pool of server connections for one (database, user) pair on one server.
 //!
-//! A semaphore with `pool_size` permits bounds how many connections exist; a checkout holds
-//! a permit for as long as it holds a server. Idle servers are kept LIFO so the warmest one
-//! is reused first and the coldest ones age out past `idle_timeout`, in one list per worker
-//! thread: a worker takes its own servers first (their sockets belong to its runtime) and
-//! another worker's only when it has none.
+//! At most `size` connections exist (checked out, idle, or being opened). Idle servers are
+//! kept LIFO, so the warmest is reused first and the coldest age out past `idle_timeout`,
+//! in one list per worker thread; clients waiting for a server queue per worker too. A
+//! server coming back goes straight to a waiter on its own worker when there is one, so
+//! under load a connection keeps serving the thread whose runtime drives its socket and no
+//! wake-up crosses threads. A waiter on another worker is served first only once it has
+//! waited noticeably longer ([`FAIRNESS`]), so no worker's clients starve.
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::oneshot;
 use tracing::{debug, info, warn};
 
 use super::{worker, BackendError, Server, ServerAddress};
+
+/// How much longer another worker's client must have waited before a returning server
+/// crosses threads to serve it instead of a client on its own worker.
+const FAIRNESS: Duration = Duration::from_millis(2);
+
+/// The longest pause between attempts to open `min_pool_size` connections to a server that
+/// keeps refusing them.
+const MAX_MIN_POOL_BACKOFF: Duration = Duration::from_secs(30);
 
 #[derive(Debug, Clone)]
 pub struct PoolSettings {
@@ -22,7 +33,7 @@ pub struct PoolSettings {
     pub connect_timeout: Duration,
     pub checkout_timeout: Duration,
     pub idle_timeout: Duration,
-    /// Worker threads, each with its own idle list.
+    /// Worker threads, each with its own idle list and wait queue.
     pub workers: usize,
 }
 
@@ -35,11 +46,35 @@ pub struct PoolStats {
     pub checkout_timeouts: AtomicU64,
 }
 
+/// What a waiting client is handed.
+// A grant is moved once per handoff; boxing the server would allocate on every one.
+#[allow(clippy::large_enum_variant)]
+enum Grant {
+    /// An idle server.
+    Server(Server),
+    /// Room to open a new connection (one closed, or the pool was below its size).
+    Slot,
+}
+
+struct Waiter {
+    since: Instant,
+    tx: oneshot::Sender<Grant>,
+}
+
+struct State {
+    idle: Vec<Vec<Server>>,
+    waiters: Vec<VecDeque<Waiter>>,
+    /// Connections that exist or are being opened.
+    open: usize,
+    checked_out: usize,
+    /// When keeping `min_pool_size` last failed, and how long to wait before trying again.
+    min_backoff: Option<(Instant, Duration)>,
+}
+
 pub struct Pool {
     pub addr: ServerAddress,
     pub settings: PoolSettings,
-    permits: Arc<Semaphore>,
-    idle: Vec<Mutex<Vec<Server>>>,
+    state: Mutex<State>,
     startup_params: Mutex<Option<Vec<(String, String)>>>,
     pub stats: PoolStats,
     closed: AtomicBool,
@@ -49,16 +84,19 @@ pub struct Pool {
 pub struct Guard {
     server: Option<Server>,
     pool: Arc<Pool>,
-    _permit: OwnedSemaphorePermit,
 }
 
 impl Pool {
     pub fn new(addr: ServerAddress, settings: PoolSettings) -> Arc<Pool> {
+        let workers = settings.workers.max(1);
         Arc::new(Pool {
-            permits: Arc::new(Semaphore::new(settings.size)),
-            idle: (0..settings.workers.max(1))
-                .map(|_| Mutex::new(Vec::new()))
-                .collect(),
+            state: Mutex::new(State {
+                idle: (0..workers).map(|_| Vec::new()).collect(),
+                waiters: (0..workers).map(|_| VecDeque::new()).collect(),
+                open: 0,
+                checked_out: 0,
+                min_backoff: None,
+            }),
             addr,
             settings,
             startup_params: Mutex::new(None),
@@ -67,49 +105,81 @@ impl Pool {
         })
     }
 
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// Checks out a server, waiting up to `checkout_timeout` for one to be free.
     pub async fn get(self: &Arc<Self>) -> Result<Guard, BackendError> {
         if self.closed.load(Ordering::Relaxed) {
             return Err(BackendError::Closed);
         }
-        let wait = self.settings.checkout_timeout;
-        let permit = match tokio::time::timeout(wait, self.permits.clone().acquire_owned()).await {
-            Ok(Ok(permit)) => permit,
-            Ok(Err(_)) => return Err(BackendError::Closed),
-            Err(_) => {
-                self.stats.checkout_timeouts.fetch_add(1, Ordering::Relaxed);
-                return Err(BackendError::CheckoutTimeout(wait.as_millis() as u64));
+        self.stats.checkouts.fetch_add(1, Ordering::Relaxed);
+        let here = worker::current() % self.settings.workers.max(1);
+        let next = {
+            let mut state = self.lock();
+            let n = state.idle.len();
+            let found = (0..n).find_map(|i| state.idle[(here + i) % n].pop());
+            if let Some(server) = found {
+                state.checked_out += 1;
+                Ok(Grant::Server(server))
+            } else if state.open < self.settings.size {
+                state.open += 1;
+                state.checked_out += 1;
+                Ok(Grant::Slot)
+            } else {
+                let (tx, rx) = oneshot::channel();
+                state.waiters[here].push_back(Waiter {
+                    since: Instant::now(),
+                    tx,
+                });
+                Err(rx)
             }
         };
-        self.stats.checkouts.fetch_add(1, Ordering::Relaxed);
-        while let Some(server) = self.pop_idle() {
-            if server.is_alive() {
-                return Ok(self.guard(server, permit));
+        let rx = match next {
+            Ok(grant) => return self.hand_out(grant).await,
+            Err(rx) => rx,
+        };
+        let wait = self.settings.checkout_timeout;
+        match tokio::time::timeout(wait, rx).await {
+            Ok(Ok(grant)) => self.hand_out(grant).await,
+            Ok(Err(_)) => Err(BackendError::Closed),
+            Err(_) => {
+                // Our queue entry stays behind; whoever tries it finds it gone and moves on.
+                self.stats.checkout_timeouts.fetch_add(1, Ordering::Relaxed);
+                Err(BackendError::CheckoutTimeout(wait.as_millis() as u64))
             }
-            debug!(server = %self.addr, "dropping a dead idle server connection");
         }
-        let server = self.connect().await?;
-        Ok(self.guard(server, permit))
     }
 
-    fn guard(self: &Arc<Self>, server: Server, permit: OwnedSemaphorePermit) -> Guard {
+    /// Turns a grant (already counted as checked out) into a usable server.
+    async fn hand_out(self: &Arc<Self>, grant: Grant) -> Result<Guard, BackendError> {
+        if let Grant::Server(server) = grant {
+            if server.is_alive() {
+                match server.rehome() {
+                    Ok(server) => return Ok(self.guard(server)),
+                    Err(err) => {
+                        debug!(server = %self.addr, error = %err, "dropping a server that could not move threads")
+                    }
+                }
+            } else {
+                debug!(server = %self.addr, "dropping a dead idle server connection");
+            }
+        }
+        match self.connect().await {
+            Ok(server) => Ok(self.guard(server)),
+            Err(err) => {
+                self.give_back(None);
+                Err(err)
+            }
+        }
+    }
+
+    fn guard(self: &Arc<Self>, server: Server) -> Guard {
         Guard {
             server: Some(server),
             pool: self.clone(),
-            _permit: permit,
         }
-    }
-
-    fn pop_idle(&self) -> Option<Server> {
-        let own = worker::current() % self.idle.len();
-        let others = (1..self.idle.len()).map(|i| (own + i) % self.idle.len());
-        std::iter::once(own)
-            .chain(others)
-            .find_map(|i| self.idle[i].lock().unwrap_or_else(|e| e.into_inner()).pop())
-    }
-
-    fn idle_list(&self, server: &Server) -> &Mutex<Vec<Server>> {
-        &self.idle[server.worker % self.idle.len()]
     }
 
     async fn connect(&self) -> Result<Server, BackendError> {
@@ -134,6 +204,52 @@ impl Pool {
         }
     }
 
+    /// Takes back a checked-out server (`None`: it was closed) and hands it, or the room it
+    /// leaves, to the client that should get it next.
+    fn give_back(&self, server: Option<Server>) {
+        let server = server.filter(|s| {
+            !self.closed.load(Ordering::Relaxed) && s.status == b'I' && s.rbuf.is_empty()
+        });
+        let mut state = self.lock();
+        state.checked_out -= 1;
+        let mut grant = match server {
+            Some(mut server) => {
+                server.last_used = Instant::now();
+                Grant::Server(server)
+            }
+            None => {
+                state.open -= 1;
+                if state.waiters.iter().all(VecDeque::is_empty) {
+                    return;
+                }
+                state.open += 1;
+                Grant::Slot
+            }
+        };
+        let home = match &grant {
+            Grant::Server(s) => s.worker % state.idle.len(),
+            Grant::Slot => worker::current() % state.idle.len(),
+        };
+        while let Some(queue) = next_queue(&state, home) {
+            let waiter = state.waiters[queue]
+                .pop_front()
+                .expect("next_queue picks a non-empty queue");
+            state.checked_out += 1;
+            match waiter.tx.send(grant) {
+                Ok(()) => return,
+                Err(returned) => {
+                    // That client gave up waiting; try the next one.
+                    state.checked_out -= 1;
+                    grant = returned;
+                }
+            }
+        }
+        match grant {
+            Grant::Server(server) => state.idle[home].push(server),
+            Grant::Slot => state.open -= 1,
+        }
+    }
+
     /// The ParameterStatus set a new client is greeted with, as the server reports it.
     pub async fn startup_params(self: &Arc<Self>) -> Result<Vec<(String, String)>, BackendError> {
         if let Some(params) = self
@@ -150,65 +266,71 @@ impl Pool {
         Ok(params)
     }
 
-    fn checkin(&self, mut server: Server) {
-        if self.closed.load(Ordering::Relaxed) || server.status != b'I' || !server.rbuf.is_empty() {
-            return;
-        }
-        server.last_used = Instant::now();
-        self.idle_list(&server)
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(server);
-    }
-
     /// Connections checked out plus idle.
     pub fn total(&self) -> usize {
-        self.checked_out() + self.idle_count()
+        self.lock().open
     }
 
     pub fn checked_out(&self) -> usize {
-        self.settings.size - self.permits.available_permits()
+        self.lock().checked_out
     }
 
     pub fn idle_count(&self) -> usize {
-        self.idle
-            .iter()
-            .map(|list| list.lock().unwrap_or_else(|e| e.into_inner()).len())
-            .sum()
+        self.lock().idle.iter().map(Vec::len).sum()
     }
 
     /// Closes idle connections past `idle_timeout` (keeping `min`) and opens connections up
     /// to `min`. Called periodically by [`Pool::spawn_maintenance`].
     pub async fn maintain(self: &Arc<Self>) {
-        let mut expired = Vec::new();
-        let mut keep = self.settings.min.saturating_sub(self.checked_out());
-        for list in &self.idle {
-            let mut idle = list.lock().unwrap_or_else(|e| e.into_inner());
-            // Oldest first: each list is LIFO, so its front holds the coldest servers.
-            let keep_here = keep.min(idle.len());
-            keep -= keep_here;
-            while idle.len() > keep_here
-                && idle
-                    .first()
-                    .is_some_and(|s| s.last_used.elapsed() >= self.settings.idle_timeout)
-            {
-                expired.push(idle.remove(0));
+        let (expired, backoff) = {
+            let mut state = self.lock();
+            let mut keep = self.settings.min.saturating_sub(state.checked_out);
+            let mut expired = Vec::new();
+            for idle in state.idle.iter_mut() {
+                // Oldest first: each list is LIFO, so its front holds the coldest servers.
+                let keep_here = keep.min(idle.len());
+                keep -= keep_here;
+                while idle.len() > keep_here
+                    && idle
+                        .first()
+                        .is_some_and(|s| s.last_used.elapsed() >= self.settings.idle_timeout)
+                {
+                    expired.push(idle.remove(0));
+                }
             }
-        }
+            state.open -= expired.len();
+            (expired, state.min_backoff)
+        };
         for server in expired {
             debug!(server = %self.addr, "closing idle server connection");
             server.terminate().await;
         }
-        while !self.closed.load(Ordering::Relaxed) && self.total() < self.settings.min {
-            let Ok(permit) = self.permits.clone().try_acquire_owned() else {
-                break;
-            };
-            match self.connect().await {
-                Ok(server) => {
-                    self.checkin(server);
-                    drop(permit);
+        // A server that refused the last attempt is retried with backoff, so a server that
+        // is down does not fill the log with one failure a second.
+        if backoff.is_some_and(|(at, wait)| at.elapsed() < wait) {
+            return;
+        }
+        while !self.closed.load(Ordering::Relaxed) {
+            {
+                let mut state = self.lock();
+                if state.open >= self.settings.min || state.open >= self.settings.size {
+                    break;
                 }
-                Err(_) => break,
+                state.open += 1;
+                state.checked_out += 1;
+            }
+            let result = self.connect().await;
+            let ok = result.is_ok();
+            self.give_back(result.ok());
+            let mut state = self.lock();
+            if ok {
+                state.min_backoff = None;
+            } else {
+                let wait = state.min_backoff.map_or(Duration::from_secs(1), |(_, w)| {
+                    (w * 2).min(MAX_MIN_POOL_BACKOFF)
+                });
+                state.min_backoff = Some((Instant::now(), wait));
+                break;
             }
         }
     }
@@ -229,28 +351,54 @@ impl Pool {
         });
     }
 
-    /// Stops handing out connections and closes the idle ones.
+    /// Stops handing out connections, turns waiting clients away and closes idle servers.
     pub async fn close(&self) {
         self.closed.store(true, Ordering::Relaxed);
-        for list in &self.idle {
-            let idle = std::mem::take(&mut *list.lock().unwrap_or_else(|e| e.into_inner()));
-            for server in idle {
-                server.terminate().await;
+        let idle: Vec<Server> = {
+            let mut state = self.lock();
+            for queue in state.waiters.iter_mut() {
+                queue.clear();
             }
+            let idle: Vec<Server> = state.idle.iter_mut().flat_map(std::mem::take).collect();
+            state.open -= idle.len();
+            idle
+        };
+        for server in idle {
+            server.terminate().await;
         }
+    }
+}
+
+/// The wait queue a grant from worker `home` should serve: `home`'s own, unless another
+/// worker's first client has waited longer by more than [`FAIRNESS`].
+fn next_queue(state: &State, home: usize) -> Option<usize> {
+    let oldest = (0..state.waiters.len())
+        .filter_map(|q| state.waiters[q].front().map(|w| (w.since, q)))
+        .min()?;
+    match state.waiters[home].front() {
+        Some(own) if own.since <= oldest.0 + FAIRNESS => Some(home),
+        _ => Some(oldest.1),
     }
 }
 
 impl Guard {
     /// Returns the server to its pool if it is idle and clean; otherwise closes it.
     pub fn release(mut self) {
-        if let Some(server) = self.server.take() {
-            self.pool.checkin(server);
-        }
+        let server = self.server.take();
+        self.pool.give_back(server);
     }
 
     pub fn pool(&self) -> &Arc<Pool> {
         &self.pool
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        if let Some(server) = self.server.take() {
+            drop(server);
+            self.pool.give_back(None);
+        }
     }
 }
 

@@ -266,6 +266,39 @@ impl Server {
         matches!(self.stream.try_read(&mut probe), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
     }
 
+    /// Moves the socket to the current worker's runtime if another worker opened it, so its
+    /// wake-ups no longer go through a second thread. Only for idle servers: the move
+    /// forgets readiness, which is harmless when nothing is in flight.
+    pub fn rehome(self) -> std::io::Result<Server> {
+        let here = super::worker::current();
+        if self.worker == here {
+            return Ok(self);
+        }
+        let Server {
+            stream,
+            rbuf,
+            peer,
+            params,
+            backend_key,
+            prepared,
+            status,
+            last_used,
+            worker: _,
+        } = self;
+        let stream = TcpStream::from_std(stream.into_std()?)?;
+        Ok(Server {
+            stream,
+            rbuf,
+            peer,
+            params,
+            backend_key,
+            prepared,
+            status,
+            last_used,
+            worker: here,
+        })
+    }
+
     /// Sends Terminate so the server logs a clean disconnect instead of an EOF.
     pub async fn terminate(mut self) {
         let _ = self.stream.write_all(&frontend::terminate()).await;

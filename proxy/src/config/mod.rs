@@ -5,6 +5,7 @@
 //! nothing reads configuration from a global.
 
 mod general;
+pub mod sharding;
 mod users;
 
 use std::path::{Path, PathBuf};
@@ -12,6 +13,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 pub use general::{AuthType, Database, General, PoolerMode, Role};
+pub use sharding::{Mapping, MappingValue, ShardedTable};
 pub use users::User;
 
 /// A configuration file that cannot be used, with where the problem is.
@@ -42,6 +44,8 @@ pub struct PgdogFile {
     pub databases: Vec<Database>,
     #[serde(default)]
     pub admin: Admin,
+    #[serde(default)]
+    pub sharded_tables: Vec<ShardedTable>,
 }
 
 /// The admin database (`SHOW …`, `RELOAD`): parsed now so configs written for it load.
@@ -78,6 +82,7 @@ pub struct Config {
     pub databases: Vec<Database>,
     pub admin: Admin,
     pub users: Vec<User>,
+    pub sharded_tables: Vec<ShardedTable>,
 }
 
 impl Config {
@@ -107,6 +112,9 @@ impl Config {
             }
         };
         if let Some(err) = file.general.validate() {
+            return Err(invalid(pgdog_text, pgdog_path, 0, err));
+        }
+        if let Some(err) = validate_sharding(&file) {
             return Err(invalid(pgdog_text, pgdog_path, 0, err));
         }
         for user in &users.users {
@@ -145,13 +153,101 @@ impl Config {
             databases: file.databases,
             admin: file.admin,
             users: users.users.into_iter().map(User::from).collect(),
+            sharded_tables: file.sharded_tables,
         })
+    }
+
+    /// How many shards a database has: one more than the highest `shard` among its entries.
+    pub fn shard_count(&self, database: &str) -> usize {
+        self.database_entries(database)
+            .map(|d| d.shard + 1)
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// The sharded tables of one database.
+    pub fn sharded_tables<'a>(
+        &'a self,
+        database: &'a str,
+    ) -> impl Iterator<Item = &'a ShardedTable> {
+        self.sharded_tables
+            .iter()
+            .filter(move |t| t.database == database)
     }
 
     /// The `[[databases]]` entries clients reach by `name`.
     pub fn database_entries<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Database> {
         self.databases.iter().filter(move |d| d.name == name)
     }
+}
+
+/// Cross-checks `[[sharded_tables]]` and the shards `[[databases]]` declares.
+fn validate_sharding(file: &PgdogFile) -> Option<String> {
+    let mut names: Vec<&str> = file.databases.iter().map(|d| d.name.as_str()).collect();
+    names.sort_unstable();
+    names.dedup();
+    for name in names {
+        let shards = file
+            .databases
+            .iter()
+            .filter(|d| d.name == name)
+            .map(|d| d.shard + 1)
+            .max()
+            .unwrap_or(0);
+        for shard in 0..shards {
+            if !file
+                .databases
+                .iter()
+                .any(|d| d.name == name && d.shard == shard)
+            {
+                return Some(format!(
+                    "database \"{name}\" has shards up to {} but no [[databases]] entry for shard {shard}",
+                    shards - 1
+                ));
+            }
+        }
+    }
+    for table in &file.sharded_tables {
+        let what = format!(
+            "[[sharded_tables]] {}.{}",
+            table.name.as_deref().unwrap_or("*"),
+            table.column
+        );
+        let shards = file
+            .databases
+            .iter()
+            .filter(|d| d.name == table.database)
+            .map(|d| d.shard + 1)
+            .max();
+        let Some(shards) = shards else {
+            return Some(format!(
+                "{what}: key `database` names \"{}\", which no [[databases]] entry defines",
+                table.database
+            ));
+        };
+        let out_of_range = table
+            .mapping
+            .iter()
+            .map(|m| m.shard)
+            .chain(table.default_shard)
+            .find(|&s| s >= shards);
+        if let Some(shard) = out_of_range {
+            return Some(format!(
+                "{what}: shard {shard} does not exist (database \"{}\" has {shards})",
+                table.database
+            ));
+        }
+        for mapping in &table.mapping {
+            let is_list = !mapping.values.is_empty();
+            let is_range = mapping.start.is_some() || mapping.end.is_some();
+            if is_list == is_range {
+                return Some(format!(
+                    "{what}: each [[sharded_tables.mapping]] needs either `values` (a list) or `start`/`end` (a range)"
+                ));
+            }
+        }
+    }
+    None
 }
 
 fn read(path: &Path) -> Result<String, ConfigError> {

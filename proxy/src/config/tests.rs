@@ -73,3 +73,43 @@ fn example_configs_in_the_repository_are_valid() {
     assert_eq!(config.general.port, 6432);
     assert_eq!(config.users[0].database, "pgdog");
 }
+
+#[test]
+fn sharded_tables_are_parsed_and_checked() {
+    let shards = "[[databases]]\nname = \"app\"\nhost = \"h\"\nshard = 0\n\n[[databases]]\nname = \"app\"\nhost = \"h\"\nshard = 1\n";
+    let config = load(
+        &format!(
+            "{shards}\n[[sharded_tables]]\ndatabase = \"app\"\nname = \"users\"\ncolumn = \"id\"\ndata_type = \"varchar\"\n\n[[sharded_tables.mapping]]\nvalues = [\"a\", \"b\"]\nshard = 1\n"
+        ),
+        "",
+    )
+    .unwrap();
+    assert_eq!(config.shard_count("app"), 2);
+    let table = config.sharded_tables("app").next().unwrap();
+    assert_eq!(table.data_type, crate::router::hash::KeyType::Text);
+    assert!(table.mapping[0].matches(&MappingValue::Text("b".into())));
+
+    let err = load(
+        &format!("{shards}\n[[sharded_tables]]\ndatabase = \"app\"\ncolumn = \"id\"\ndefault_shard = 5\n"),
+        "",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("shard 5 does not exist"), "{err}");
+
+    let err = load(
+        "[[databases]]\nname = \"app\"\nhost = \"h\"\nshard = 1\n",
+        "",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("no [[databases]] entry for shard 0"), "{err}");
+
+    let err = load(
+        &format!("{shards}\n[[sharded_tables]]\ndatabase = \"app\"\ncolumn = \"id\"\ndata_type = \"float\"\n"),
+        "",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.starts_with("pgdog.toml:14:"), "{err}");
+}
