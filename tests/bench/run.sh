@@ -9,7 +9,7 @@
 #   DURATION=10   seconds per measured run     WARMUP=3   seconds of warm-up before each
 #   ROUNDS=3      rounds, targets interleaved  SCALE=10   pgbench -i scale
 #   POOL_SIZE=10  server connections per pool (PgBouncer and pgDog alike)
-#   CLIENTS="1 10 100"   MODES="simple extended prepared"   PGDOG_WORKERS=2
+#   CLIENTS="1 10 100"   MODES="simple extended prepared"   PGDOG_WORKERS=1 (PgBouncer runs one thread: one core each)
 #   PGDOG_BIN=path  (skip `cargo build --release -p pgdog`)   KEEP=1  keep the work dir
 # Quick smoke run: DURATION=2 WARMUP=1 ROUNDS=1 SCALE=1 CLIENTS="1 10" tests/bench/run.sh
 set -euo pipefail
@@ -21,7 +21,7 @@ SCALE=${SCALE:-10}
 POOL_SIZE=${POOL_SIZE:-10}
 CLIENTS=${CLIENTS:-"1 10 100"}
 MODES=${MODES:-"simple extended prepared"}
-PGDOG_WORKERS=${PGDOG_WORKERS:-2}
+PGDOG_WORKERS=${PGDOG_WORKERS:-1}
 PASSWORD=bench-password
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
