@@ -412,3 +412,47 @@ async fn pool_recovers_after_server_restart() {
     }
     assert!(env.pgdog.is_running());
 }
+
+/// Two clients share one server connection in transaction mode; each keeps the TimeZone
+/// and application_name it set, as PostgreSQL would give each its own session.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reported_parameters_follow_each_client_across_a_shared_server() {
+    let env = ProxyEnv::shared("pool", |c| c.user_pool_size(1)).await;
+    let a = env.client().await;
+    let b = env.client().await;
+    a.batch_execute("SET TimeZone = 'Asia/Tokyo'; SET application_name = 'client_a'")
+        .await
+        .unwrap();
+    b.batch_execute("SET TimeZone = 'America/Lima'")
+        .await
+        .unwrap();
+    for _ in 0..3 {
+        let tz_a: String = a.query_one("SHOW TimeZone", &[]).await.unwrap().get(0);
+        let app_a: String = a
+            .query_one("SHOW application_name", &[])
+            .await
+            .unwrap()
+            .get(0);
+        let tz_b: String = b.query_one("SHOW TimeZone", &[]).await.unwrap().get(0);
+        let app_b: String = b
+            .query_one("SHOW application_name", &[])
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!((tz_a.as_str(), app_a.as_str()), ("Asia/Tokyo", "client_a"));
+        assert_eq!(tz_b, "America/Lima");
+        assert_ne!(app_b, "client_a", "client A's application_name leaked to B");
+    }
+    let pids: Vec<i32> = futures_util::future::join_all([
+        a.query_one("SELECT pg_backend_pid()", &[]),
+        b.query_one("SELECT pg_backend_pid()", &[]),
+    ])
+    .await
+    .into_iter()
+    .map(|r| r.unwrap().get(0))
+    .collect();
+    assert_eq!(
+        pids[0], pids[1],
+        "pool_size 1: both clients used the same server"
+    );
+}

@@ -48,6 +48,12 @@ pub struct Server {
     pub peer: SocketAddr,
     /// ParameterStatus values as this server last reported them.
     pub params: Vec<(String, String)>,
+    /// Bumped whenever `params` changes.
+    pub params_version: u64,
+    /// (client, client's parameter version, `params_version`) when a client last found
+    /// this server's parameters matching its own, so the next checkout by the same client
+    /// can skip comparing them.
+    pub params_match: Option<(u64, u64, u64)>,
     pub backend_key: (i32, i32),
     pub prepared: PreparedSet,
     /// The status byte of the last ReadyForQuery: `I`, `T` or `E`.
@@ -82,6 +88,8 @@ impl Server {
             rbuf: BytesMut::with_capacity(16 * 1024),
             peer,
             params: Vec::new(),
+            params_version: 0,
+            params_match: None,
             backend_key: (0, 0),
             prepared: PreparedSet::default(),
             status: b'I',
@@ -207,9 +215,11 @@ impl Server {
     pub fn note_parameter(&mut self, body: &[u8]) {
         if let Some((name, value)) = decode_parameter_status(body) {
             match self.params.iter_mut().find(|(n, _)| n == name) {
+                Some(slot) if slot.1 == value => return,
                 Some(slot) => slot.1 = value.to_string(),
                 None => self.params.push((name.to_string(), value.to_string())),
             }
+            self.params_version += 1;
         }
     }
 
@@ -279,6 +289,8 @@ impl Server {
             rbuf,
             peer,
             params,
+            params_version,
+            params_match,
             backend_key,
             prepared,
             status,
@@ -291,6 +303,8 @@ impl Server {
             rbuf,
             peer,
             params,
+            params_version,
+            params_match,
             backend_key,
             prepared,
             status,

@@ -22,6 +22,8 @@ pub fn is_tracked(name: &str) -> bool {
 #[derive(Debug, Default, Clone)]
 pub struct ClientParams {
     values: Vec<(String, String)>,
+    /// Bumped whenever a value changes.
+    version: u64,
 }
 
 impl ClientParams {
@@ -30,6 +32,7 @@ impl ClientParams {
     pub fn new(server: &[(String, String)], startup: &[(String, String)]) -> Self {
         let mut params = ClientParams {
             values: server.to_vec(),
+            version: 0,
         };
         for (name, value) in startup {
             if let Some(canonical) = TRACKED.iter().find(|t| t.eq_ignore_ascii_case(name)) {
@@ -41,9 +44,15 @@ impl ClientParams {
 
     pub fn set(&mut self, name: &str, value: &str) {
         match self.values.iter_mut().find(|(n, _)| n == name) {
+            Some(slot) if slot.1 == value => return,
             Some(slot) => slot.1 = value.to_string(),
             None => self.values.push((name.to_string(), value.to_string())),
         }
+        self.version += 1;
+    }
+
+    pub fn version(&self) -> u64 {
+        self.version
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {

@@ -120,6 +120,12 @@ impl Session {
     }
 
     async fn serve(&mut self) -> std::io::Result<()> {
+        // One shutdown future for the whole session: creating it anew on every turn of
+        // the loop would register and unregister a waiter twice per transaction.
+        let mut watcher = self.shutdown.clone();
+        let changed = watcher.changed();
+        tokio::pin!(changed);
+        let mut shutdown_seen = false;
         loop {
             if !self.cout.is_empty() {
                 self.client.write_all(&self.cout).await?;
@@ -140,16 +146,19 @@ impl Session {
                     tokio::select! {
                         r = server.stream.read_buf(&mut server.rbuf) => Event::Server(r),
                         r = self.client.read_buf(&mut self.crbuf) => Event::Client(r),
-                        _ = self.shutdown.changed() => Event::Shutdown,
+                        // In transaction mode the boundary check at the top of the loop
+                        // sees a shutdown as soon as the server goes back; only session
+                        // mode, which keeps its server, must wake up for it.
+                        _ = &mut changed, if !shutdown_seen && self.login.mode == PoolerMode::Session => Event::Shutdown,
                     }
                 }
                 None => tokio::select! {
                     r = self.client.read_buf(&mut self.crbuf) => Event::Client(r),
-                    _ = self.shutdown.changed() => Event::Shutdown,
+                    _ = &mut changed, if !shutdown_seen => Event::Shutdown,
                 },
             };
             match event {
-                Event::Shutdown => continue,
+                Event::Shutdown => shutdown_seen = true,
                 Event::Client(Ok(0)) => return Ok(()),
                 Event::Client(Err(err)) => return Err(err),
                 Event::Client(Ok(_)) => {
@@ -255,7 +264,8 @@ impl Session {
                     return Ok(Flow::Continue);
                 }
                 b'H' | b'd' | b'c' | b'f' => return Ok(Flow::Continue),
-                b'P' => {
+                // An unnamed Parse (body starts with the empty name) always goes to a server.
+                b'P' if msg.body().first() != Some(&0) => {
                     let parse = Parse::decode(&msg)?;
                     if !parse.name.is_empty() {
                         let stmt = self.shared.statements.get_or_insert(parse.rest);
@@ -410,12 +420,22 @@ impl Session {
     }
 
     async fn checkout(&mut self) -> Result<(), BackendError> {
-        let server = self.login.pool.get().await?;
-        if let Some(sql) = self.params.sync_sql(&server.params) {
-            debug!(client = %self.peer, %sql, "syncing session parameters");
-            self.sout.extend_from_slice(&frontend::query(&sql));
-            self.pending
-                .push(Entry::Swallow(Kind::Query), &mut self.cout);
+        let mut server = self.login.pool.get().await?;
+        let token = (
+            (self.key.0 as u32 as u64) << 32 | self.key.1 as u32 as u64,
+            self.params.version(),
+            server.params_version,
+        );
+        if server.params_match != Some(token) {
+            match self.params.sync_sql(&server.params) {
+                Some(sql) => {
+                    debug!(client = %self.peer, %sql, "syncing session parameters");
+                    self.sout.extend_from_slice(&frontend::query(&sql));
+                    self.pending
+                        .push(Entry::Swallow(Kind::Query), &mut self.cout);
+                }
+                None => server.params_match = Some(token),
+            }
         }
         *self.slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(Target {
             addr: server.peer,
