@@ -17,6 +17,9 @@ pub use error::ErrorResponse;
 /// 1 GB; anything larger is corrupt framing, not data, and would exhaust memory.
 pub const MAX_MESSAGE_LEN: usize = 1 << 30;
 
+/// The most a partial message makes the read buffer grow by at once.
+const RESERVE_CHUNK: usize = 64 * 1024;
+
 /// A framing error: the peer sent bytes that cannot be a PostgreSQL message.
 #[derive(Debug, thiserror::Error)]
 pub enum FrameError {
@@ -77,7 +80,9 @@ pub fn split_message(buf: &mut BytesMut) -> Result<Option<Message>, FrameError> 
     }
     let total = len as usize + 1;
     if buf.len() < total {
-        buf.reserve(total - buf.len());
+        // Grow toward the announced size a chunk at a time: a peer claiming a 1 GB message
+        // must send it before pgDog holds that much memory for it.
+        buf.reserve((total - buf.len()).min(RESERVE_CHUNK));
         return Ok(None);
     }
     Ok(Some(Message::from_frame(buf.split_to(total).freeze())))
