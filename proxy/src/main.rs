@@ -61,10 +61,6 @@ fn main() -> ExitCode {
             }
         },
         Some(Command::Check) => match Config::load(&cli.config, &cli.users) {
-            Ok(config) if config.unsupported().is_some() => {
-                eprintln!("error: {}", config.unsupported().unwrap_or_default());
-                ExitCode::from(2)
-            }
             Ok(_) => {
                 println!("configuration is valid");
                 ExitCode::SUCCESS
@@ -82,10 +78,6 @@ fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
-            if let Some(why) = config.unsupported() {
-                error!("invalid configuration: {why}");
-                return ExitCode::from(2);
-            }
             match run(Arc::new(config)) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(err) => {

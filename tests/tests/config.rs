@@ -167,35 +167,3 @@ async fn invalid_config_stops_startup() {
         );
     }
 }
-
-/// Sharding settings parse, but sessions do not route by shard yet: pgDog must refuse
-/// them with a reason instead of quietly sending everything to one server.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sharding_settings_not_yet_acted_on_are_refused() {
-    let port = free_port();
-    let users = "[[users]]\nname = \"u\"\ndatabase = \"d\"\npassword = \"p\"\n";
-    let base = format!(
-        "[general]\nhost = \"127.0.0.1\"\nport = {port}\n\n\
-         [[databases]]\nname = \"d\"\nhost = \"127.0.0.1\"\nport = 5432\n"
-    );
-    for (what, extra, expected) in [
-        (
-            "two shards",
-            "\n[[databases]]\nname = \"d\"\nhost = \"127.0.0.1\"\nport = 5433\nshard = 1\n",
-            "more than one shard",
-        ),
-        (
-            "sharded table",
-            "\n[[sharded_tables]]\ndatabase = \"d\"\nname = \"t\"\ncolumn = \"id\"\n",
-            "[[sharded_tables]]",
-        ),
-    ] {
-        let (status, log) =
-            Pgdog::run_to_exit(&format!("{base}{extra}"), users, Duration::from_secs(10)).await;
-        assert!(!status.success(), "{what}: started anyway; log:\n{log}");
-        assert!(
-            log.contains(expected),
-            "{what}: reason missing; log:\n{log}"
-        );
-    }
-}

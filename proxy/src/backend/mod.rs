@@ -10,5 +10,5 @@ pub mod worker;
 
 pub use error::BackendError;
 pub use pool::{Guard, Pool, PoolSettings};
-pub use pools::Pools;
+pub use pools::{Cluster, Pools};
 pub use server::{Server, ServerAddress};

@@ -157,25 +157,6 @@ impl Config {
         })
     }
 
-    /// Settings that parse but that this build cannot act on yet. pgDog refuses to start
-    /// with them rather than silently ignore them: the router can already place keys,
-    /// but sessions do not route by shard yet.
-    pub fn unsupported(&self) -> Option<String> {
-        if let Some(db) = self.databases.iter().find(|d| d.shard > 0) {
-            return Some(format!(
-                "database \"{}\" has more than one shard; routing queries across shards is not available in this build yet",
-                db.name
-            ));
-        }
-        if let Some(t) = self.sharded_tables.first() {
-            return Some(format!(
-                "[[sharded_tables]] for database \"{}\" is not acted on by this build yet; remove it to run unsharded",
-                t.database
-            ));
-        }
-        None
-    }
-
     /// How many shards a database has: one more than the highest `shard` among its entries.
     pub fn shard_count(&self, database: &str) -> usize {
         self.database_entries(database)

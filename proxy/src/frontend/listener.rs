@@ -42,6 +42,7 @@ where
         pools: Pools::from_config(&config),
         cancels: Default::default(),
         statements: Default::default(),
+        parse_cache: crate::router::cache::ParseCache::new(PARSE_CACHE_CAPACITY),
         shutdown: stop.clone(),
         config: config.clone(),
     });
@@ -71,6 +72,9 @@ where
     info!("pgDog stopped");
     result
 }
+
+/// Distinct SQL texts whose summaries are kept; past it the cache starts over.
+const PARSE_CACHE_CAPACITY: usize = 50_000;
 
 type Control = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
 
@@ -148,8 +152,12 @@ async fn handle(shared: Arc<Shared>, mut stream: TcpStream, peer: SocketAddr) {
             return;
         }
     };
-    let pool = logged_in.pool.clone();
-    let server_params = match pool.startup_params().await {
+    let pool = logged_in.cluster.shards.first().cloned();
+    let params = match pool {
+        Some(pool) => pool.startup_params().await,
+        None => Err(crate::backend::BackendError::Closed),
+    };
+    let server_params = match params {
         Ok(params) => params,
         Err(err) => {
             warn!(client = %peer, error = %err, "cannot reach the server for a new client");

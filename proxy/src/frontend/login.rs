@@ -13,7 +13,7 @@ use super::Shared;
 use crate::auth::md5::verify_md5;
 use crate::auth::scram::{ScramServer, SCRAM_SHA_256};
 use crate::auth::AuthError;
-use crate::backend::Pool;
+use crate::backend::Cluster;
 use crate::config::{AuthType, PoolerMode, User};
 use crate::wire::backend::{
     auth_request, AUTH_CLEARTEXT, AUTH_MD5, AUTH_SASL, AUTH_SASL_CONTINUE, AUTH_SASL_FINAL,
@@ -30,7 +30,7 @@ pub struct LoggedIn {
     pub user: String,
     pub database: String,
     pub startup: Vec<(String, String)>,
-    pub pool: Arc<Pool>,
+    pub cluster: Arc<Cluster>,
     pub mode: PoolerMode,
 }
 
@@ -140,7 +140,7 @@ async fn login_inner(
     let auth_type = user_config.auth_type.unwrap_or(config.general.auth_type);
     authenticate(stream, buf, user_config, auth_type).await?;
 
-    let Some(pool) = shared.pools.get(&database, &user).cloned() else {
+    let Some(cluster) = shared.pools.get(&database, &user).cloned() else {
         return Err(LoginError::Rejected(ErrorResponse::fatal(
             "3D000",
             format!("database \"{database}\" has no server for user \"{user}\""),
@@ -154,7 +154,7 @@ async fn login_inner(
         user,
         database,
         startup: params,
-        pool,
+        cluster,
         mode,
     })
 }

@@ -21,6 +21,8 @@ pub struct Shared {
     pub pools: Pools,
     pub cancels: cancel::CancelRegistry,
     pub statements: prepared::GlobalStatements,
+    /// Statement summaries by SQL text, for routing on sharded databases.
+    pub parse_cache: crate::router::cache::ParseCache,
     /// Turns true when pgDog starts shutting down.
     pub shutdown: watch::Receiver<bool>,
 }

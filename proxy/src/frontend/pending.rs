@@ -9,7 +9,7 @@
 
 use std::collections::VecDeque;
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 
 /// What a message sent to the server was, which decides the response that completes it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,7 +43,7 @@ impl Kind {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Entry {
     /// The client sent it; its responses go to the client.
     Forward(Kind),
@@ -51,8 +51,8 @@ pub enum Entry {
     /// or Close still reach the client, which would otherwise wait for a reply that the
     /// server, now skipping to Sync, never sends).
     Swallow(Kind),
-    /// pgDog answers it without the server.
-    Local(&'static [u8]),
+    /// pgDog answers it without the server (with these bytes).
+    Local(Bytes),
     /// The client ended a COPY FROM STDIN (CopyDone or CopyFail). No reply of its own; it
     /// marks where the server left copy-in mode.
     CopyEnd,
@@ -128,11 +128,11 @@ impl Pending {
         parses: &mut ParseResults,
     ) -> Delivery {
         let tag = message.first().copied().unwrap_or(0);
-        let Some(&front) = self.queue.front() else {
+        let Some(front) = self.queue.front() else {
             client_out.extend_from_slice(message);
             return Delivery::Forward;
         };
-        let (kind, swallow) = match front {
+        let (kind, swallow) = match *front {
             Entry::Forward(kind) => (kind, false),
             Entry::Swallow(kind) => (kind, true),
             Entry::Local(_) | Entry::CopyEnd => {
@@ -155,8 +155,8 @@ impl Pending {
         };
 
         if tag == b'E' && kind.skipped_after_error() {
-            while let Some(entry) = self.queue.front().copied() {
-                match entry {
+            while let Some(entry) = self.queue.front() {
+                match *entry {
                     Entry::Forward(Kind::Sync) | Entry::Swallow(Kind::Sync) => break,
                     Entry::Forward(Kind::Parse(Some(id)))
                     | Entry::Swallow(Kind::Parse(Some(id))) => parses.failed.push(id),
@@ -247,7 +247,7 @@ mod tests {
         let mut p = Pending::default();
         let mut out = BytesMut::new();
         p.push(Entry::Forward(Kind::Execute), &mut out);
-        p.push(Entry::Local(PARSE_COMPLETE), &mut out);
+        p.push(Entry::Local(Bytes::from_static(PARSE_COMPLETE)), &mut out);
         p.push(Entry::Forward(Kind::Bind), &mut out);
         p.push(Entry::Forward(Kind::Sync), &mut out);
         assert!(out.is_empty(), "the Execute before it is not done yet");
@@ -268,7 +268,7 @@ mod tests {
     fn local_answer_with_nothing_pending_is_immediate() {
         let mut p = Pending::default();
         let mut out = BytesMut::new();
-        p.push(Entry::Local(PARSE_COMPLETE), &mut out);
+        p.push(Entry::Local(Bytes::from_static(PARSE_COMPLETE)), &mut out);
         assert_eq!(&out[..], PARSE_COMPLETE);
         assert!(p.is_empty());
     }
@@ -294,7 +294,7 @@ mod tests {
         let mut unprepared = ParseResults::default();
         p.push(Entry::Forward(Kind::Bind), &mut out);
         p.push(Entry::Forward(Kind::Parse(Some(9))), &mut out);
-        p.push(Entry::Local(PARSE_COMPLETE), &mut out);
+        p.push(Entry::Local(Bytes::from_static(PARSE_COMPLETE)), &mut out);
         p.push(Entry::Forward(Kind::Execute), &mut out);
         p.push(Entry::Forward(Kind::Sync), &mut out);
         assert_eq!(
@@ -320,7 +320,7 @@ mod tests {
         p.on_server(b"E", &mut out, &mut unprepared);
         assert!(p.is_skipping());
         p.push(Entry::Forward(Kind::Bind), &mut out);
-        p.push(Entry::Local(PARSE_COMPLETE), &mut out);
+        p.push(Entry::Local(Bytes::from_static(PARSE_COMPLETE)), &mut out);
         assert_eq!(&out[..], b"E");
         p.push(Entry::Forward(Kind::Sync), &mut out);
         assert!(!p.is_skipping());
@@ -340,7 +340,10 @@ mod tests {
         p.push(Entry::Forward(Kind::Sync), &mut out);
         feed(&mut p, b"CZ", &mut out);
         assert!(p.is_empty(), "one ReadyForQuery answers the whole COPY");
-        p.push(Entry::Local(crate::wire::backend::CLOSE_COMPLETE), &mut out);
+        p.push(
+            Entry::Local(Bytes::from_static(crate::wire::backend::CLOSE_COMPLETE)),
+            &mut out,
+        );
         assert!(out.ends_with(crate::wire::backend::CLOSE_COMPLETE));
     }
 

@@ -74,3 +74,10 @@ pub fn sasl_mechanisms(data: &[u8]) -> Vec<&str> {
     }
     out
 }
+
+/// CommandComplete with a command tag such as `SET` or `BEGIN`.
+pub fn command_complete(out: &mut BytesMut, tag: &str) {
+    let at = begin(out, b'C');
+    put_cstr(out, tag);
+    finish(out, at);
+}

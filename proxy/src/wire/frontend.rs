@@ -47,6 +47,32 @@ pub fn bind_statement(msg: &Message) -> Result<&str, Malformed> {
     r.cstr().ok_or(Malformed("Bind"))
 }
 
+/// A Bind's parameter format codes and values (`None` for NULL).
+pub type BindParams = (Vec<i16>, Vec<Option<Vec<u8>>>);
+
+/// Reads the parameters of a Bind.
+pub fn bind_params(msg: &Message) -> Result<BindParams, Malformed> {
+    let bad = || Malformed("Bind");
+    let mut r = Reader::new(msg.body());
+    r.cstr().ok_or_else(bad)?;
+    r.cstr().ok_or_else(bad)?;
+    let nformats = r.i16().ok_or_else(bad)?;
+    let formats = (0..nformats.max(0))
+        .map(|_| r.i16().ok_or_else(bad))
+        .collect::<Result<Vec<_>, _>>()?;
+    let nparams = r.i16().ok_or_else(bad)?;
+    let mut values = Vec::with_capacity(nparams.max(0) as usize);
+    for _ in 0..nparams.max(0) {
+        let len = r.i32().ok_or_else(bad)?;
+        if len < 0 {
+            values.push(None);
+        } else {
+            values.push(Some(r.bytes(len as usize).ok_or_else(bad)?.to_vec()));
+        }
+    }
+    Ok((formats, values))
+}
+
 /// Rewrites a Bind to use another statement name, keeping every other byte.
 pub fn bind_with_statement(msg: &Message, statement: &str) -> Result<Bytes, Malformed> {
     let mut r = Reader::new(msg.body());

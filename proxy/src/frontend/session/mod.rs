@@ -2,11 +2,13 @@
 //! server, checks servers out and back in, and keeps prepared statements and parameters
 //! right across server connections.
 
+mod shard;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
@@ -21,6 +23,7 @@ use super::Shared;
 use crate::backend::prepared::server_name;
 use crate::backend::{BackendError, Guard};
 use crate::config::PoolerMode;
+use crate::router::route::Override;
 use crate::wire::backend::{ready_for_query, CLOSE_COMPLETE, PARSE_COMPLETE};
 use crate::wire::frontend::{self, Parse};
 use crate::wire::{backend, split_message, ErrorResponse, Message};
@@ -51,6 +54,17 @@ pub struct Session {
     /// ignore the client's messages until its Sync.
     skip_until_sync: bool,
     shutdown: watch::Receiver<bool>,
+    /// The shard of the attached server.
+    shard: usize,
+    /// A BEGIN pgDog answered itself on a sharded database: sent to the first shard the
+    /// transaction reaches.
+    deferred_begin: Option<Bytes>,
+    /// `SET pgdog.shard` / `SET pgdog.sharding_key`, and their `SET LOCAL` forms (which
+    /// last until the transaction ends).
+    forced: Option<Override>,
+    forced_local: Option<Override>,
+    /// Extended-protocol messages held until their shard is known (at Sync or Flush).
+    held: Vec<Message>,
 }
 
 enum Event {
@@ -91,6 +105,11 @@ impl Session {
             slot,
             skip_until_sync: false,
             shutdown,
+            shard: 0,
+            deferred_begin: None,
+            forced: None,
+            forced_local: None,
+            held: Vec::new(),
         }
     }
 
@@ -251,16 +270,25 @@ impl Session {
         if self.skip_until_sync {
             if tag == b'S' {
                 self.skip_until_sync = false;
-                let status = self.server.as_deref().map(|s| s.status).unwrap_or(b'I');
-                ready_for_query(&mut self.cout, status);
+                if self.server.is_some() {
+                    // The server has messages of this batch; its ReadyForQuery ends it.
+                    self.forward(msg, Some(Kind::Sync));
+                } else {
+                    self.ready();
+                }
             }
             return Ok(Flow::Continue);
+        }
+        if self.login.cluster.sharding.is_some() {
+            if let Some(flow) = self.on_sharded_message(&msg).await? {
+                return Ok(flow);
+            }
         }
         if self.server.is_none() {
             match tag {
                 // Nothing is open without a server: answer these without checking one out.
                 b'S' => {
-                    ready_for_query(&mut self.cout, b'I');
+                    self.ready();
                     return Ok(Flow::Continue);
                 }
                 b'H' | b'd' | b'c' | b'f' => return Ok(Flow::Continue),
@@ -288,17 +316,49 @@ impl Session {
                 }
                 _ => {}
             }
-            if let Err(err) = self.checkout().await {
-                warn!(client = %self.peer, error = %err, "no server for client");
-                err.to_client().encode(&mut self.cout);
-                if tag == b'Q' || tag == b'F' {
-                    ready_for_query(&mut self.cout, b'I');
-                } else {
-                    self.skip_until_sync = true;
-                }
+            if !self.checkout_or_report(0, tag).await {
                 return Ok(Flow::Continue);
             }
         }
+        self.dispatch(msg)
+    }
+
+    /// Checks out a server of `shard`; on failure tells the client (as PostgreSQL would for
+    /// a message of type `tag`) and returns false.
+    async fn checkout_or_report(&mut self, shard: usize, tag: u8) -> bool {
+        match self.checkout(shard).await {
+            Ok(()) => true,
+            Err(err) => {
+                warn!(client = %self.peer, error = %err, "no server for client");
+                err.to_client().encode(&mut self.cout);
+                if tag == b'Q' || tag == b'F' {
+                    self.ready();
+                } else {
+                    self.skip_until_sync = true;
+                }
+                false
+            }
+        }
+    }
+
+    /// Sends ReadyForQuery with the status pgDog itself knows.
+    fn ready(&mut self) {
+        let status = self.local_status();
+        ready_for_query(&mut self.cout, status);
+    }
+
+    /// The transaction status to report when no server speaks for it.
+    fn local_status(&self) -> u8 {
+        match (&self.server, &self.deferred_begin) {
+            (Some(server), _) => server.status,
+            (None, Some(_)) => b'T',
+            (None, None) => b'I',
+        }
+    }
+
+    /// Sends a client message on to the attached server, renaming prepared statements.
+    fn dispatch(&mut self, msg: Message) -> Result<Flow, ClientError> {
+        let tag = msg.tag();
         if self.pending.is_skipping() && !matches!(tag, b'S' | b'Q' | b'd' | b'c' | b'f') {
             // The server ignores these until Sync after an error; so do we.
             return Ok(Flow::Continue);
@@ -344,8 +404,10 @@ impl Session {
                 if kind == b'S' {
                     // Server-side statements are shared; the client only lets go of its name.
                     self.statements.remove(name);
-                    self.pending
-                        .push(Entry::Local(CLOSE_COMPLETE), &mut self.cout);
+                    self.pending.push(
+                        Entry::Local(Bytes::from_static(CLOSE_COMPLETE)),
+                        &mut self.cout,
+                    );
                 } else {
                     self.forward(msg, Some(Kind::Close));
                 }
@@ -387,8 +449,10 @@ impl Session {
         self.statements.insert(parse.name, stmt.clone());
         let server = self.server.as_deref().expect("checked out above");
         if server.prepared.contains(stmt.id) {
-            self.pending
-                .push(Entry::Local(PARSE_COMPLETE), &mut self.cout);
+            self.pending.push(
+                Entry::Local(Bytes::from_static(PARSE_COMPLETE)),
+                &mut self.cout,
+            );
         } else {
             self.prepare(&stmt, Entry::Forward(Kind::Parse(Some(stmt.id))));
         }
@@ -419,8 +483,15 @@ impl Session {
         self.pending.push(entry, &mut self.cout);
     }
 
-    async fn checkout(&mut self) -> Result<(), BackendError> {
-        let mut server = self.login.pool.get().await?;
+    async fn checkout(&mut self, shard: usize) -> Result<(), BackendError> {
+        let pool = self
+            .login
+            .cluster
+            .shards
+            .get(shard)
+            .ok_or(BackendError::Closed)?
+            .clone();
+        let mut server = pool.get().await?;
         let token = (
             (self.key.0 as u32 as u64) << 32 | self.key.1 as u32 as u64,
             self.params.version(),
@@ -442,7 +513,15 @@ impl Session {
             pid: server.backend_key.0,
             secret: server.backend_key.1,
         });
+        if let Some(begin) = self.deferred_begin.take() {
+            // The client's BEGIN, answered by pgDog earlier, now opens the transaction on
+            // the shard the transaction reached.
+            self.sout.extend_from_slice(&begin);
+            self.pending
+                .push(Entry::Swallow(Kind::Query), &mut self.cout);
+        }
         self.server = Some(server);
+        self.shard = shard;
         Ok(())
     }
 
@@ -501,6 +580,7 @@ impl Session {
             && server.rbuf.is_empty()
         {
             self.clear_slot();
+            self.forced_local = None;
             if let Some(server) = self.server.take() {
                 server.release();
             }

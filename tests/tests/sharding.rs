@@ -1,0 +1,280 @@
+//! Routing by shard through the real pgdog binary: two shards (two databases on the
+//! shared server), a table sharded by a bigint key, real clients.
+
+use std::collections::BTreeSet;
+
+use pgdog::router::hash::{shard_for, KeyType, KeyValue};
+use pgdog_tests::*;
+use tokio_postgres::Client;
+
+struct Sharded {
+    pgdog: Pgdog,
+    url: String,
+    shards: Vec<Client>,
+}
+
+/// A database `app` with shards on two databases, `users` sharded by `id`.
+async fn sharded(prefix: &str) -> Sharded {
+    let server = shared_server().await;
+    let tenant = server.tenant(prefix, PasswordKind::Scram).await;
+    let second = format!("{}_s1", tenant.database);
+    server.create_database(&second, &tenant.user).await;
+    let names = [tenant.database.clone(), second];
+    let mut shards = Vec::new();
+    for name in &names {
+        let c = connect(&server.url(&tenant.user, &tenant.password, name)).await;
+        c.batch_execute("CREATE TABLE users (id bigint PRIMARY KEY, name text)")
+            .await
+            .unwrap();
+        shards.push(c);
+    }
+    let port = free_port();
+    let pgdog_toml = format!(
+        "[general]\nhost = \"127.0.0.1\"\nport = {port}\ndefault_pool_size = 4\n\n\
+         [[databases]]\nname = \"app\"\nhost = \"127.0.0.1\"\nport = {pg}\ndatabase_name = \"{d0}\"\nshard = 0\n\n\
+         [[databases]]\nname = \"app\"\nhost = \"127.0.0.1\"\nport = {pg}\ndatabase_name = \"{d1}\"\nshard = 1\n\n\
+         [[sharded_tables]]\ndatabase = \"app\"\nname = \"users\"\ncolumn = \"id\"\ndata_type = \"bigint\"\n",
+        pg = server.port(),
+        d0 = names[0],
+        d1 = names[1],
+    );
+    let users_toml = format!(
+        "[[users]]\nname = \"{}\"\ndatabase = \"app\"\npassword = \"{}\"\n",
+        tenant.user, tenant.password
+    );
+    let pgdog = Pgdog::start(&pgdog_toml, &users_toml).await;
+    let url = pgdog.url(&tenant.user, &tenant.password, "app");
+    Sharded { pgdog, url, shards }
+}
+
+fn shard_of(id: i64) -> usize {
+    shard_for(&KeyValue::Int(id), KeyType::BigInt, 2)
+}
+
+async fn ids_on(shard: &Client) -> BTreeSet<i64> {
+    shard
+        .query("SELECT id FROM users", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+}
+
+fn sqlstate(err: &tokio_postgres::Error) -> String {
+    err.code().map(|c| c.code().to_string()).unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rows_land_on_the_shard_postgres_hashing_picks() {
+    let env = sharded("shard_rows").await;
+    let client = connect(&env.url).await;
+    for id in 1..=40_i64 {
+        client
+            .simple_query(&format!(
+                "INSERT INTO users (id, name) VALUES ({id}, 'simple {id}')"
+            ))
+            .await
+            .unwrap();
+    }
+    for id in 41..=80_i64 {
+        client
+            .execute(
+                "INSERT INTO users (id, name) VALUES ($1, $2)",
+                &[&id, &format!("extended {id}")],
+            )
+            .await
+            .unwrap();
+    }
+    for (n, shard) in env.shards.iter().enumerate() {
+        let expected: BTreeSet<i64> = (1..=80).filter(|&id| shard_of(id) == n).collect();
+        assert!(!expected.is_empty());
+        assert_eq!(ids_on(shard).await, expected, "shard {n}");
+    }
+    // Reads by key find every row through pgDog, in both protocols.
+    for id in 1..=80_i64 {
+        let name: String = client
+            .query_one("SELECT name FROM users WHERE id = $1", &[&id])
+            .await
+            .unwrap()
+            .get(0);
+        assert!(name.ends_with(&format!(" {id}")));
+    }
+    let rows = client
+        .simple_query("SELECT name FROM users WHERE id = 7")
+        .await
+        .unwrap();
+    assert!(rows.iter().any(
+        |m| matches!(m, tokio_postgres::SimpleQueryMessage::Row(r) if r.get(0) == Some("simple 7"))
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn manual_routing_by_comment_and_set() {
+    let env = sharded("shard_manual").await;
+    let client = connect(&env.url).await;
+    let mut dbs = Vec::new();
+    for shard in &env.shards {
+        let row = shard
+            .query_one("SELECT current_database()", &[])
+            .await
+            .unwrap();
+        dbs.push(row.get::<_, String>(0));
+    }
+    let (d0, d1) = (dbs[0].clone(), dbs[1].clone());
+    let current = |sql: &'static str| {
+        let client = &client;
+        async move {
+            client
+                .query_one(sql, &[])
+                .await
+                .unwrap()
+                .get::<_, String>(0)
+        }
+    };
+    assert_eq!(
+        current("/* pgdog_shard: 1 */ SELECT current_database()").await,
+        d1
+    );
+    assert_eq!(
+        current("/* pgdog_shard: 0 */ SELECT current_database()").await,
+        d0
+    );
+    client.simple_query("SET pgdog.shard = 1").await.unwrap();
+    assert_eq!(current("SELECT current_database()").await, d1);
+    assert_eq!(
+        current("/* pgdog_shard: 0 */ SELECT current_database()").await,
+        d0,
+        "a comment beats the session setting"
+    );
+    let key = (1..100_i64).find(|&k| shard_of(k) == 0).unwrap();
+    client
+        .simple_query(&format!("SET pgdog.sharding_key = '{key}'"))
+        .await
+        .unwrap();
+    assert_eq!(current("SELECT current_database()").await, d0);
+    client
+        .simple_query("RESET pgdog.sharding_key")
+        .await
+        .unwrap();
+    let err = client
+        .simple_query("/* pgdog_shard: 5 */ SELECT 1")
+        .await
+        .unwrap_err();
+    assert_eq!(sqlstate(&err), "22023");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transactions_commit_and_roll_back_on_their_shard() {
+    let env = sharded("shard_tx").await;
+    let client = connect(&env.url).await;
+    let on0 = (1..100_i64).find(|&k| shard_of(k) == 0).unwrap();
+    let on1 = (1..100_i64).find(|&k| shard_of(k) == 1).unwrap();
+
+    client
+        .batch_execute(&format!(
+            "BEGIN; INSERT INTO users (id, name) VALUES ({on1}, 'kept'); COMMIT"
+        ))
+        .await
+        .unwrap();
+    assert!(ids_on(&env.shards[1]).await.contains(&on1));
+
+    client.batch_execute("BEGIN").await.unwrap();
+    client
+        .execute("INSERT INTO users (id, name) VALUES ($1, 'gone')", &[&on0])
+        .await
+        .unwrap();
+    // Visible inside the transaction, through the same shard.
+    let seen = client
+        .query("SELECT 1 FROM users WHERE id = $1", &[&on0])
+        .await
+        .unwrap();
+    assert_eq!(seen.len(), 1);
+    client.batch_execute("ROLLBACK").await.unwrap();
+    assert!(!ids_on(&env.shards[0]).await.contains(&on0));
+
+    // A transaction stays on one shard; the other shard gets a clear error.
+    client.batch_execute("BEGIN").await.unwrap();
+    client
+        .execute("INSERT INTO users (id, name) VALUES ($1, 'x')", &[&on0])
+        .await
+        .unwrap();
+    let err = client
+        .execute("INSERT INTO users (id, name) VALUES ($1, 'y')", &[&on1])
+        .await
+        .unwrap_err();
+    assert_eq!(sqlstate(&err), "0A000");
+    client.batch_execute("ROLLBACK").await.unwrap();
+    let n: i64 = client
+        .query_one("SELECT count(*) FROM users WHERE id = $1", &[&on0])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queries_needing_several_shards_get_a_clear_error() {
+    let env = sharded("shard_cross").await;
+    let client = connect(&env.url).await;
+    let err = client
+        .simple_query("SELECT * FROM users")
+        .await
+        .unwrap_err();
+    assert_eq!(sqlstate(&err), "0A000");
+    let err = client
+        .query("SELECT * FROM users WHERE id IN (1, 2, 3, 4, 5, 6)", &[])
+        .await
+        .unwrap_err();
+    assert_eq!(sqlstate(&err), "0A000");
+    // The session is still usable.
+    client
+        .query("SELECT name FROM users WHERE id = $1", &[&1_i64])
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pgbench_key_lookups_through_two_shards() {
+    let env = sharded("shard_bench").await;
+    for id in 1..=200_i64 {
+        env.shards[shard_of(id)]
+            .execute("INSERT INTO users VALUES ($1, 'x')", &[&id])
+            .await
+            .unwrap();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("lookups.sql");
+    std::fs::write(
+        &script,
+        "\\set id random(1, 200)\nSELECT name FROM users WHERE id = :id;\n",
+    )
+    .unwrap();
+    for mode in ["simple", "extended", "prepared"] {
+        let run = run_pgbench(
+            &env.url,
+            &[
+                "-n",
+                "-c",
+                "4",
+                "-j",
+                "2",
+                "-t",
+                "200",
+                "-M",
+                mode,
+                "-f",
+                script.to_str().unwrap(),
+            ],
+        )
+        .await;
+        assert_eq!(run.failed, 0, "{mode}: {:?}", run.output);
+        assert_eq!(
+            run.processed,
+            800,
+            "{mode}: {}",
+            String::from_utf8_lossy(&run.output.stderr)
+        );
+    }
+    drop(env.pgdog);
+}
