@@ -278,3 +278,65 @@ async fn pgbench_key_lookups_through_two_shards() {
     }
     drop(env.pgdog);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pgdog_explain_shows_the_summary_and_route_without_running() {
+    let env = sharded("shard_explain").await;
+    let client = connect(&env.url).await;
+    let explain = |sql: String| {
+        let client = &client;
+        async move {
+            let messages = client.simple_query(&sql).await.unwrap();
+            messages
+                .iter()
+                .filter_map(|m| match m {
+                    tokio_postgres::SimpleQueryMessage::Row(r) => Some((
+                        r.get(0).unwrap_or_default().to_string(),
+                        r.get(1).unwrap_or_default().to_string(),
+                    )),
+                    _ => None,
+                })
+                .collect::<Vec<_>>()
+        }
+    };
+    let key = 42_i64;
+    let rows = explain(format!(
+        "/* pgdog_explain */ SELECT name FROM users u WHERE u.id = {key}"
+    ))
+    .await;
+    let get = |rows: &[(String, String)], field: &str| {
+        rows.iter()
+            .find(|(f, _)| f == field)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_else(|| panic!("no {field} in {rows:?}"))
+    };
+    assert_eq!(get(&rows, "command"), "Select");
+    assert_eq!(get(&rows, "tables"), "users as u");
+    assert_eq!(get(&rows, "predicate"), format!("u.id = any({key})"));
+    assert_eq!(
+        get(&rows, "route"),
+        format!("shards [{}] of 2 (read)", shard_of(key))
+    );
+
+    let rows = explain("/* pgdog_explain */ DELETE FROM users".into()).await;
+    assert_eq!(get(&rows, "route"), "all 2 shards (write, no sharding key)");
+
+    // Nothing ran: an explained INSERT leaves no row behind, in either protocol.
+    explain("/* pgdog_explain */ INSERT INTO users (id, name) VALUES (1, 'no')".into()).await;
+    let err = client
+        .execute(
+            "/* pgdog_explain */ INSERT INTO users (id, name) VALUES ($1, 'no')",
+            &[&2_i64],
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(sqlstate(&err), "0A000");
+    for shard in &env.shards {
+        assert!(ids_on(shard).await.is_empty());
+    }
+    // The session goes on normally afterwards.
+    client
+        .execute("INSERT INTO users (id, name) VALUES ($1, 'yes')", &[&3_i64])
+        .await
+        .unwrap();
+}

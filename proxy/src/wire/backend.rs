@@ -81,3 +81,35 @@ pub fn command_complete(out: &mut BytesMut, tag: &str) {
     put_cstr(out, tag);
     finish(out, at);
 }
+
+/// RowDescription for text columns with these names.
+pub fn row_description(out: &mut BytesMut, columns: &[&str]) {
+    let at = begin(out, b'T');
+    out.put_i16(columns.len() as i16);
+    for name in columns {
+        put_cstr(out, name);
+        out.put_i32(0); // table oid
+        out.put_i16(0); // column number
+        out.put_i32(25); // type oid: text
+        out.put_i16(-1); // type length: variable
+        out.put_i32(-1); // type modifier
+        out.put_i16(0); // format: text
+    }
+    finish(out, at);
+}
+
+/// DataRow of text values (`None` for NULL).
+pub fn data_row(out: &mut BytesMut, values: &[Option<&str>]) {
+    let at = begin(out, b'D');
+    out.put_i16(values.len() as i16);
+    for value in values {
+        match value {
+            Some(v) => {
+                out.put_i32(v.len() as i32);
+                out.extend_from_slice(v.as_bytes());
+            }
+            None => out.put_i32(-1),
+        }
+    }
+    finish(out, at);
+}

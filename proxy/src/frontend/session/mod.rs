@@ -2,6 +2,8 @@
 //! server, checks servers out and back in, and keeps prepared statements and parameters
 //! right across server connections.
 
+mod explain;
+mod server;
 mod shard;
 
 use std::net::SocketAddr;
@@ -14,10 +16,10 @@ use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
-use super::cancel::{self, Slot, Target};
+use super::cancel::{Slot, Target};
 use super::login::LoggedIn;
-use super::params::{is_tracked, ClientParams};
-use super::pending::{Delivery, Entry, Kind, ParseResults, Pending};
+use super::params::ClientParams;
+use super::pending::{Entry, Kind, Pending};
 use super::prepared::{ClientStatements, Statement};
 use super::Shared;
 use crate::backend::prepared::server_name;
@@ -32,7 +34,7 @@ use crate::wire::{backend, split_message, ErrorResponse, Message};
 const READ_CHUNK: usize = 16 * 1024;
 
 /// How long cleaning up after a vanished client may take before its server is closed.
-const CLEANUP_TIMEOUT: Duration = Duration::from_secs(10);
+pub(super) const CLEANUP_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub struct Session {
     shared: Arc<Shared>,
@@ -279,6 +281,35 @@ impl Session {
             }
             return Ok(Flow::Continue);
         }
+        if tag == b'Q' {
+            let sql = frontend::query_text(&msg)?;
+            if sql.trim_start().starts_with("/*")
+                && crate::router::statement::leading_comment(sql)
+                    .is_some_and(|c| c.contains("pgdog_explain"))
+            {
+                return Ok(self.explain(sql));
+            }
+        }
+        if tag == b'P' && msg.body().windows(13).any(|w| w == b"pgdog_explain") {
+            let parse = Parse::decode(&msg)?;
+            if crate::router::statement::leading_comment(parse.query)
+                .is_some_and(|c| c.contains("pgdog_explain"))
+            {
+                // Running the statement would defeat the point of explaining it.
+                let err = ErrorResponse::error(
+                    "0A000",
+                    "pgdog_explain works with the simple query protocol (psql, simple_query); the statement was not run",
+                );
+                let bytes = Bytes::from(err.to_bytes());
+                if self.server.is_some() {
+                    self.pending.push(Entry::Local(bytes), &mut self.cout);
+                } else {
+                    self.cout.extend_from_slice(&bytes);
+                }
+                self.skip_until_sync = true;
+                return Ok(Flow::Continue);
+            }
+        }
         if self.login.cluster.sharding.is_some() {
             if let Some(flow) = self.on_sharded_message(&msg).await? {
                 return Ok(flow);
@@ -523,113 +554,6 @@ impl Session {
         self.server = Some(server);
         self.shard = shard;
         Ok(())
-    }
-
-    fn on_server_data(&mut self) {
-        let Some(server) = self.server.as_deref_mut() else {
-            return;
-        };
-        let mut parses = ParseResults::default();
-        loop {
-            let msg = match split_message(&mut server.rbuf) {
-                Ok(Some(msg)) => msg,
-                Ok(None) => break,
-                Err(err) => {
-                    warn!(client = %self.peer, error = %err, "server sent garbage");
-                    ErrorResponse::fatal("08006", "server sent an invalid message")
-                        .encode(&mut self.cout);
-                    // Dropping the guard closes the connection; the client is told and the
-                    // session ends at its next read.
-                    self.server = None;
-                    self.pending.clear();
-                    self.clear_slot();
-                    return;
-                }
-            };
-            let delivery = self
-                .pending
-                .on_server(msg.bytes(), &mut self.cout, &mut parses);
-            match msg.tag() {
-                b'Z' => server.status = msg.body().first().copied().unwrap_or(b'I'),
-                b'S' => {
-                    server.note_parameter(msg.body());
-                    if delivery == Delivery::Forward {
-                        if let Some((name, value)) = backend::decode_parameter_status(msg.body()) {
-                            if is_tracked(name) {
-                                self.params.set(name, value);
-                            }
-                        }
-                    }
-                }
-                _ => {}
-            }
-        }
-        if !parses.is_empty() {
-            for id in parses.failed {
-                server.prepared.remove(id);
-            }
-            for id in parses.done {
-                if let Some(stmt) = self.statements.by_id(id) {
-                    stmt.mark_valid();
-                }
-            }
-        }
-        if self.login.mode == PoolerMode::Transaction
-            && self.pending.is_empty()
-            && server.status == b'I'
-            && server.rbuf.is_empty()
-        {
-            self.clear_slot();
-            self.forced_local = None;
-            if let Some(server) = self.server.take() {
-                server.release();
-            }
-        }
-    }
-
-    fn clear_slot(&self) {
-        *self.slot.lock().unwrap_or_else(|e| e.into_inner()) = None;
-    }
-
-    /// After the client is gone: make its server safe for the next client, or close it.
-    async fn finish(&mut self) {
-        self.shared.cancels.unregister(self.key);
-        self.clear_slot();
-        let Some(mut server) = self.server.take() else {
-            return;
-        };
-        if !self.pending.is_empty() {
-            // A query is still running for nobody. Cancel it so its locks go now, and close
-            // the connection: its protocol state is unknown.
-            info!(client = %self.peer, "client left mid-query; cancelling and closing its server");
-            let target = Target {
-                addr: server.peer,
-                pid: server.backend_key.0,
-                secret: server.backend_key.1,
-            };
-            tokio::spawn(cancel::send_cancel(target));
-            return;
-        }
-        let mode = self.login.mode;
-        let peer = self.peer;
-        tokio::spawn(async move {
-            let cleanup = async {
-                if server.status != b'I' {
-                    info!(client = %peer, "client left mid-transaction; rolling back");
-                    server.run_internal("ROLLBACK").await?;
-                }
-                if mode == PoolerMode::Session {
-                    server.run_internal("DISCARD ALL").await?;
-                    server.prepared.clear();
-                }
-                Ok::<_, BackendError>(())
-            };
-            match tokio::time::timeout(CLEANUP_TIMEOUT, cleanup).await {
-                Ok(Ok(())) => server.release(),
-                Ok(Err(err)) => warn!(error = %err, "server cleanup failed; closing it"),
-                Err(_) => warn!("server cleanup timed out; closing it"),
-            }
-        });
     }
 }
 

@@ -1,0 +1,121 @@
+//! The server side of a session: reading its replies, handing the server back at the end
+//! of a transaction, and cleaning up after a client that left.
+
+use tracing::{info, warn};
+
+use super::super::cancel::{self, Target};
+use super::super::params::is_tracked;
+use super::super::pending::{Delivery, ParseResults};
+use super::{Session, CLEANUP_TIMEOUT};
+use crate::backend::BackendError;
+use crate::config::PoolerMode;
+use crate::wire::{backend, split_message, ErrorResponse};
+
+impl Session {
+    pub(super) fn on_server_data(&mut self) {
+        let Some(server) = self.server.as_deref_mut() else {
+            return;
+        };
+        let mut parses = ParseResults::default();
+        loop {
+            let msg = match split_message(&mut server.rbuf) {
+                Ok(Some(msg)) => msg,
+                Ok(None) => break,
+                Err(err) => {
+                    warn!(client = %self.peer, error = %err, "server sent garbage");
+                    ErrorResponse::fatal("08006", "server sent an invalid message")
+                        .encode(&mut self.cout);
+                    // Dropping the guard closes the connection; the client is told and the
+                    // session ends at its next read.
+                    self.server = None;
+                    self.pending.clear();
+                    self.clear_slot();
+                    return;
+                }
+            };
+            let delivery = self
+                .pending
+                .on_server(msg.bytes(), &mut self.cout, &mut parses);
+            match msg.tag() {
+                b'Z' => server.status = msg.body().first().copied().unwrap_or(b'I'),
+                b'S' => {
+                    server.note_parameter(msg.body());
+                    if delivery == Delivery::Forward {
+                        if let Some((name, value)) = backend::decode_parameter_status(msg.body()) {
+                            if is_tracked(name) {
+                                self.params.set(name, value);
+                            }
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        if !parses.is_empty() {
+            for id in parses.failed {
+                server.prepared.remove(id);
+            }
+            for id in parses.done {
+                if let Some(stmt) = self.statements.by_id(id) {
+                    stmt.mark_valid();
+                }
+            }
+        }
+        if self.login.mode == PoolerMode::Transaction
+            && self.pending.is_empty()
+            && server.status == b'I'
+            && server.rbuf.is_empty()
+        {
+            self.clear_slot();
+            self.forced_local = None;
+            if let Some(server) = self.server.take() {
+                server.release();
+            }
+        }
+    }
+
+    pub(super) fn clear_slot(&self) {
+        *self.slot.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    }
+
+    /// After the client is gone: make its server safe for the next client, or close it.
+    pub(super) async fn finish(&mut self) {
+        self.shared.cancels.unregister(self.key);
+        self.clear_slot();
+        let Some(mut server) = self.server.take() else {
+            return;
+        };
+        if !self.pending.is_empty() {
+            // A query is still running for nobody. Cancel it so its locks go now, and close
+            // the connection: its protocol state is unknown.
+            info!(client = %self.peer, "client left mid-query; cancelling and closing its server");
+            let target = Target {
+                addr: server.peer,
+                pid: server.backend_key.0,
+                secret: server.backend_key.1,
+            };
+            tokio::spawn(cancel::send_cancel(target));
+            return;
+        }
+        let mode = self.login.mode;
+        let peer = self.peer;
+        tokio::spawn(async move {
+            let cleanup = async {
+                if server.status != b'I' {
+                    info!(client = %peer, "client left mid-transaction; rolling back");
+                    server.run_internal("ROLLBACK").await?;
+                }
+                if mode == PoolerMode::Session {
+                    server.run_internal("DISCARD ALL").await?;
+                    server.prepared.clear();
+                }
+                Ok::<_, BackendError>(())
+            };
+            match tokio::time::timeout(CLEANUP_TIMEOUT, cleanup).await {
+                Ok(Ok(())) => server.release(),
+                Ok(Err(err)) => warn!(error = %err, "server cleanup failed; closing it"),
+                Err(_) => warn!("server cleanup timed out; closing it"),
+            }
+        });
+    }
+}
