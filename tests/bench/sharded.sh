@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# Why this exists: to measure what shard routing costs. pgbench -S runs through one pgDog
+# against a single-shard database and against the same data behind two shards (every
+# lookup parsed from the parse cache and routed by `aid`), rounds interleaved, medians
+# reported. Both shards hold the full pgbench data set, so every lookup finds its row
+# whichever shard it lands on; what differs is only pgDog's routing work.
+#
+# Usage: tests/bench/sharded.sh   Knobs: DURATION=8 ROUNDS=3 SCALE=10 CLIENTS=10
+#        MODES="simple extended prepared" PGDOG_BIN=path (else cargo build --release)
+set -euo pipefail
+DURATION=${DURATION:-8}; ROUNDS=${ROUNDS:-3}; SCALE=${SCALE:-10}; CLIENTS=${CLIENTS:-10}
+MODES=${MODES:-"simple extended prepared"}
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+log() { printf '[sharded-bench] %s\n' "$*" >&2; }
+bin() { command -v "$1" 2>/dev/null || ls -d /usr/lib/postgresql/*/bin/"$1" 2>/dev/null | sort -V | tail -1; }
+INITDB=$(bin initdb); POSTGRES=$(bin postgres)
+if [[ -z ${PGDOG_BIN:-} ]]; then
+    (cd "$REPO" && cargo build --release -p pgdog >&2)
+    PGDOG_BIN=$REPO/target/release/pgdog
+fi
+AS_PG=(); [[ $(id -u) == 0 ]] && AS_PG=(runuser -u postgres --)
+port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+WORK=$(mktemp -d /tmp/pgdog-sharded-XXXXXX); chmod 755 "$WORK"
+[[ ${#AS_PG[@]} -gt 0 ]] && chown postgres: "$WORK"
+PGDOG_PID=""
+cleanup() {
+    set +e
+    [[ -n $PGDOG_PID ]] && kill -9 "$PGDOG_PID" 2>/dev/null
+    [[ -f $WORK/data/postmaster.pid ]] && kill -QUIT "$(head -1 "$WORK/data/postmaster.pid")" 2>/dev/null && sleep 1
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+PGPORT=$(port)
+"${AS_PG[@]}" "$INITDB" -D "$WORK/data" --auth=trust -U postgres --no-sync -E UTF8 --locale=C >"$WORK/initdb.log" 2>&1
+printf 'local all all trust\nhost all all 127.0.0.1/32 trust\n' >"$WORK/data/pg_hba.conf"
+"${AS_PG[@]}" "$POSTGRES" -D "$WORK/data" -p "$PGPORT" -k "$WORK" -c listen_addresses=127.0.0.1 \
+    -c fsync=off -c synchronous_commit=off -c max_connections=200 -c shared_buffers=256MB \
+    >"$WORK/postgres.log" 2>&1 &
+disown
+for _ in $(seq 300); do psql -X -q -h 127.0.0.1 -p "$PGPORT" -U postgres -c 'SELECT 1' postgres >/dev/null 2>&1 && break; sleep 0.1; done
+psql -X -q -h 127.0.0.1 -p "$PGPORT" -U postgres -c "CREATE ROLE bench LOGIN PASSWORD 'bench'" postgres
+for db in shard0 shard1; do
+    psql -X -q -h 127.0.0.1 -p "$PGPORT" -U postgres -c "CREATE DATABASE $db OWNER bench" postgres
+    log "pgbench -i -s $SCALE on $db"
+    pgbench -i -s "$SCALE" -q -h 127.0.0.1 -p "$PGPORT" -U bench "$db" >"$WORK/init-$db.log" 2>&1
+done
+
+PORT=$(port)
+cat >"$WORK/pgdog.toml" <<EOF
+[general]
+host = "127.0.0.1"
+port = $PORT
+workers = 1
+default_pool_size = 10
+min_pool_size = 0
+checkout_timeout = 60000
+
+[[databases]]
+name = "single"
+host = "127.0.0.1"
+port = $PGPORT
+database_name = "shard0"
+
+[[databases]]
+name = "sharded"
+host = "127.0.0.1"
+port = $PGPORT
+database_name = "shard0"
+shard = 0
+
+[[databases]]
+name = "sharded"
+host = "127.0.0.1"
+port = $PGPORT
+database_name = "shard1"
+shard = 1
+
+[[sharded_tables]]
+database = "sharded"
+name = "pgbench_accounts"
+column = "aid"
+data_type = "integer"
+EOF
+cat >"$WORK/users.toml" <<EOF
+[[users]]
+name = "bench"
+database = "single"
+password = "bench"
+
+[[users]]
+name = "bench"
+database = "sharded"
+password = "bench"
+EOF
+RUST_LOG=warn "$PGDOG_BIN" --config "$WORK/pgdog.toml" --users "$WORK/users.toml" >"$WORK/pgdog.log" 2>&1 &
+PGDOG_PID=$!
+disown
+export PGPASSWORD=bench
+for _ in $(seq 100); do psql -X -q -h 127.0.0.1 -p "$PORT" -U bench -c 'SELECT 1' single >/dev/null 2>&1 && break; sleep 0.1; done
+
+run() { # mode db -> tps
+    pgbench -n -S -M "$1" -c "$CLIENTS" -j 2 -T "$DURATION" -h 127.0.0.1 -p "$PORT" -U bench "$2" 2>&1 |
+        awk '/^tps/ {print $3}'
+}
+median() { printf '%s\n' "$@" | sort -n | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
+printf '%-9s %8s %14s %14s %8s\n' mode clients "1 shard tps" "2 shards tps" ratio
+for mode in $MODES; do
+    run "$mode" single >/dev/null; run "$mode" sharded >/dev/null # warm-up
+    singles=(); shardeds=()
+    for _ in $(seq "$ROUNDS"); do
+        singles+=("$(run "$mode" single)"); shardeds+=("$(run "$mode" sharded)")
+    done
+    s=$(median "${singles[@]}"); d=$(median "${shardeds[@]}")
+    printf '%-9s %8s %14.0f %14.0f %8.2f\n' "$mode" "$CLIENTS" "$s" "$d" "$(echo "$d / $s" | bc -l)"
+done
+grep -E "WARN|ERROR" "$WORK/pgdog.log" | head -5 >&2 || true
