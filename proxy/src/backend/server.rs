@@ -21,6 +21,35 @@ use crate::wire::backend::{
 use crate::wire::error::ServerError;
 use crate::wire::{frontend, split_message, startup, Message};
 
+/// The parameters PostgreSQL reports on change (GUC_REPORT) that a client can set, so a
+/// pooler can both see and restore them.
+pub const TRACKED: &[&str] = &[
+    "application_name",
+    "client_encoding",
+    "DateStyle",
+    "IntervalStyle",
+    "TimeZone",
+    "standard_conforming_strings",
+];
+
+pub fn is_tracked(name: &str) -> bool {
+    TRACKED.iter().any(|t| t.eq_ignore_ascii_case(name))
+}
+
+/// A hash of the tracked parameters' values: equal fingerprints mean nothing to replay.
+pub fn tracked_fingerprint<'a>(params: impl Iterator<Item = (&'a str, &'a str)> + Clone) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    for name in TRACKED {
+        let value = params
+            .clone()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v);
+        (name, value).hash(&mut hasher);
+    }
+    hasher.finish()
+}
+
 /// Where and as whom to log in.
 #[derive(Debug, Clone)]
 pub struct ServerAddress {
@@ -48,12 +77,8 @@ pub struct Server {
     pub peer: SocketAddr,
     /// ParameterStatus values as this server last reported them.
     pub params: Vec<(String, String)>,
-    /// Bumped whenever `params` changes.
-    pub params_version: u64,
-    /// (client, client's parameter version, `params_version`) when a client last found
-    /// this server's parameters matching its own, so the next checkout by the same client
-    /// can skip comparing them.
-    pub params_match: Option<(u64, u64, u64)>,
+    /// [`tracked_fingerprint`] of `params`: a checkout compares one number, not strings.
+    pub params_fingerprint: u64,
     pub backend_key: (i32, i32),
     pub prepared: PreparedSet,
     /// The status byte of the last ReadyForQuery: `I`, `T` or `E`.
@@ -88,8 +113,7 @@ impl Server {
             rbuf: BytesMut::with_capacity(16 * 1024),
             peer,
             params: Vec::new(),
-            params_version: 0,
-            params_match: None,
+            params_fingerprint: tracked_fingerprint(std::iter::empty()),
             backend_key: (0, 0),
             prepared: PreparedSet::default(),
             status: b'I',
@@ -219,7 +243,10 @@ impl Server {
                 Some(slot) => slot.1 = value.to_string(),
                 None => self.params.push((name.to_string(), value.to_string())),
             }
-            self.params_version += 1;
+            if is_tracked(name) {
+                self.params_fingerprint =
+                    tracked_fingerprint(self.params.iter().map(|(n, v)| (n.as_str(), v.as_str())));
+            }
         }
     }
 
@@ -289,8 +316,7 @@ impl Server {
             rbuf,
             peer,
             params,
-            params_version,
-            params_match,
+            params_fingerprint,
             backend_key,
             prepared,
             status,
@@ -303,8 +329,7 @@ impl Server {
             rbuf,
             peer,
             params,
-            params_version,
-            params_match,
+            params_fingerprint,
             backend_key,
             prepared,
             status,

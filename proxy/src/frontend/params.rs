@@ -5,25 +5,13 @@
 //! always knows both what the client believes and what a server currently has, so it can
 //! replay exactly the difference with one hidden `SET` when a server is checked out.
 
-/// The parameters PostgreSQL reports on change that a client can set.
-pub const TRACKED: &[&str] = &[
-    "application_name",
-    "client_encoding",
-    "DateStyle",
-    "IntervalStyle",
-    "TimeZone",
-    "standard_conforming_strings",
-];
-
-pub fn is_tracked(name: &str) -> bool {
-    TRACKED.iter().any(|t| t.eq_ignore_ascii_case(name))
-}
+pub use crate::backend::server::{is_tracked, tracked_fingerprint, TRACKED};
 
 #[derive(Debug, Default, Clone)]
 pub struct ClientParams {
     values: Vec<(String, String)>,
-    /// Bumped whenever a value changes.
-    version: u64,
+    /// [`tracked_fingerprint`] of `values`.
+    fingerprint: u64,
 }
 
 impl ClientParams {
@@ -32,8 +20,9 @@ impl ClientParams {
     pub fn new(server: &[(String, String)], startup: &[(String, String)]) -> Self {
         let mut params = ClientParams {
             values: server.to_vec(),
-            version: 0,
+            fingerprint: 0,
         };
+        params.refresh();
         for (name, value) in startup {
             if let Some(canonical) = TRACKED.iter().find(|t| t.eq_ignore_ascii_case(name)) {
                 params.set(canonical, value);
@@ -48,14 +37,20 @@ impl ClientParams {
             Some(slot) => slot.1 = value.to_string(),
             None => self.values.push((name.to_string(), value.to_string())),
         }
-        self.version += 1;
+        if is_tracked(name) {
+            self.refresh();
+        }
     }
 
-    pub fn version(&self) -> u64 {
-        self.version
+    fn refresh(&mut self) {
+        self.fingerprint = tracked_fingerprint(self.iter());
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+    pub fn fingerprint(&self) -> u64 {
+        self.fingerprint
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> + Clone {
         self.values.iter().map(|(n, v)| (n.as_str(), v.as_str()))
     }
 

@@ -522,21 +522,13 @@ impl Session {
             .get(shard)
             .ok_or(BackendError::Closed)?
             .clone();
-        let mut server = pool.get().await?;
-        let token = (
-            (self.key.0 as u32 as u64) << 32 | self.key.1 as u32 as u64,
-            self.params.version(),
-            server.params_version,
-        );
-        if server.params_match != Some(token) {
-            match self.params.sync_sql(&server.params) {
-                Some(sql) => {
-                    debug!(client = %self.peer, %sql, "syncing session parameters");
-                    self.sout.extend_from_slice(&frontend::query(&sql));
-                    self.pending
-                        .push(Entry::Swallow(Kind::Query), &mut self.cout);
-                }
-                None => server.params_match = Some(token),
+        let server = pool.get().await?;
+        if server.params_fingerprint != self.params.fingerprint() {
+            if let Some(sql) = self.params.sync_sql(&server.params) {
+                debug!(client = %self.peer, %sql, "syncing session parameters");
+                self.sout.extend_from_slice(&frontend::query(&sql));
+                self.pending
+                    .push(Entry::Swallow(Kind::Query), &mut self.cout);
             }
         }
         *self.slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(Target {

@@ -5,7 +5,7 @@ use tracing::{info, warn};
 
 use super::super::cancel::{self, Target};
 use super::super::params::is_tracked;
-use super::super::pending::{Delivery, ParseResults};
+use super::super::pending::ParseResults;
 use super::{Session, CLEANUP_TIMEOUT};
 use crate::backend::BackendError;
 use crate::config::PoolerMode;
@@ -33,18 +33,19 @@ impl Session {
                     return;
                 }
             };
-            let delivery = self
-                .pending
+            self.pending
                 .on_server(msg.bytes(), &mut self.cout, &mut parses);
             match msg.tag() {
                 b'Z' => server.status = msg.body().first().copied().unwrap_or(b'I'),
                 b'S' => {
                     server.note_parameter(msg.body());
-                    if delivery == Delivery::Forward {
-                        if let Some((name, value)) = backend::decode_parameter_status(msg.body()) {
-                            if is_tracked(name) {
-                                self.params.set(name, value);
-                            }
+                    // While attached, the server's parameters change only because of this
+                    // client: its own SETs (forwarded) or pgDog replaying them (swallowed,
+                    // where the server reports the value in its normal form, e.g. `ISO, MDY`
+                    // for `ISO`). Either way it is now the client's value.
+                    if let Some((name, value)) = backend::decode_parameter_status(msg.body()) {
+                        if is_tracked(name) {
+                            self.params.set(name, value);
                         }
                     }
                 }
