@@ -456,3 +456,40 @@ async fn reported_parameters_follow_each_client_across_a_shared_server() {
         "pool_size 1: both clients used the same server"
     );
 }
+
+/// After an error in the extended protocol the server discards everything until the
+/// client's Sync. A server in that state must not go back to the pool early: with a pool
+/// of one, the next client would get a connection that swallows its queries.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_waiting_for_sync_after_an_error_is_not_handed_out() {
+    use pgdog_tests::raw::{self, Recv};
+    let env = ProxyEnv::shared("pool", |c| c.user_pool_size(1).checkout_timeout_ms(20_000)).await;
+    let t = &env.tenant;
+    let mut raw_client = RawConn::startup(env.pgdog.port(), &t.user, &t.password, &t.database)
+        .await
+        .unwrap();
+    let mut batch = raw::parse("", "SELEC broken");
+    batch.extend(raw::flush());
+    raw_client.send(&batch).await;
+    let error = raw_client.recv().await.unwrap();
+    assert_eq!(error.tag, b'E');
+
+    // Meanwhile another client queries; it must wait for the one server, not get it now.
+    let other = env.client().await;
+    let query = tokio::spawn(async move {
+        let n: i32 = other.query_one("SELECT 41 + 1", &[]).await.unwrap().get(0);
+        n
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    raw_client.send(&raw::sync()).await;
+    match raw_client.recv_timeout(Duration::from_secs(5)).await {
+        Recv::Msg(m) => assert_eq!(m.tag, b'Z', "ReadyForQuery after Sync"),
+        other => panic!("no ReadyForQuery: {other:?}"),
+    }
+    raw_client.send(&raw::terminate()).await;
+    let n = tokio::time::timeout(Duration::from_secs(10), query)
+        .await
+        .expect("the other client got its answer")
+        .unwrap();
+    assert_eq!(n, 42);
+}

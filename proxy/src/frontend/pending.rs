@@ -96,6 +96,13 @@ impl Pending {
         self.queue.is_empty()
     }
 
+    /// Nothing is in flight and the server is not waiting for anything from the client:
+    /// the only state in which its connection can serve someone else. An empty queue is
+    /// not enough: after an error the server still waits for the client's Sync.
+    pub fn is_idle(&self) -> bool {
+        self.queue.is_empty() && !self.skipping && !self.copy_in
+    }
+
     /// True while the server discards extended-protocol messages after an error.
     pub fn is_skipping(&self) -> bool {
         self.skipping
@@ -319,6 +326,7 @@ mod tests {
         p.push(Entry::Forward(Kind::Parse(None)), &mut out);
         p.on_server(b"E", &mut out, &mut unprepared);
         assert!(p.is_skipping());
+        assert!(!p.is_idle(), "the server still waits for Sync");
         p.push(Entry::Forward(Kind::Bind), &mut out);
         p.push(Entry::Local(Bytes::from_static(PARSE_COMPLETE)), &mut out);
         assert_eq!(&out[..], b"E");

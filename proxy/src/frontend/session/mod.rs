@@ -212,7 +212,7 @@ impl Session {
         match &self.server {
             None => true,
             Some(server) => {
-                self.pending.is_empty() && server.status == b'I' && !self.skip_until_sync
+                self.pending.is_idle() && server.status == b'I' && !self.skip_until_sync
             }
         }
     }

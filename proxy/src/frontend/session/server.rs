@@ -63,7 +63,7 @@ impl Session {
             }
         }
         if self.login.mode == PoolerMode::Transaction
-            && self.pending.is_empty()
+            && self.pending.is_idle()
             && server.status == b'I'
             && server.rbuf.is_empty()
         {
@@ -86,7 +86,7 @@ impl Session {
         let Some(mut server) = self.server.take() else {
             return;
         };
-        if !self.pending.is_empty() {
+        if !self.pending.is_idle() {
             // A query is still running for nobody. Cancel it so its locks go now, and close
             // the connection: its protocol state is unknown.
             info!(client = %self.peer, "client left mid-query; cancelling and closing its server");
