@@ -311,30 +311,11 @@ impl Server {
         if self.worker == here {
             return Ok(self);
         }
-        let Server {
-            stream,
-            rbuf,
-            peer,
-            params,
-            params_fingerprint,
-            backend_key,
-            prepared,
-            status,
-            last_used,
-            worker: _,
-        } = self;
-        let stream = TcpStream::from_std(stream.into_std()?)?;
+        let stream = TcpStream::from_std(self.stream.into_std()?)?;
         Ok(Server {
             stream,
-            rbuf,
-            peer,
-            params,
-            params_fingerprint,
-            backend_key,
-            prepared,
-            status,
-            last_used,
             worker: here,
+            ..self
         })
     }
 
