@@ -1,8 +1,10 @@
-//! `pgdog demo`: a ready-to-try local setup in one command.
+//! `pgdog demo`: a ready-to-try sharded setup in one command.
 //!
 //! It starts a throwaway PostgreSQL server from the installed server binaries, creates a
-//! user and a database, writes a config for them and serves it. Ctrl-C stops the server
-//! and removes everything it created.
+//! user and two databases that act as the two shards of the database `pgdog`, with a
+//! `users` table sharded by `id` and a few rows already placed where PostgreSQL's hash
+//! partitioning puts them. It writes a config for them and serves it. Ctrl-C stops the
+//! server and removes everything it created.
 
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -16,6 +18,9 @@ use crate::config::Config;
 const USER: &str = "pgdog";
 const PASSWORD: &str = "pgdog";
 const DATABASE: &str = "pgdog";
+/// The second shard's database on the same server.
+const SHARD_1: &str = "pgdog_shard_1";
+const CITIES: [&str; 4] = ["Lisbon", "Oslo", "Quito", "Seoul"];
 
 pub fn run(port: u16, dir: Option<PathBuf>) -> Result<(), String> {
     let keep = dir.is_some();
@@ -51,13 +56,32 @@ fn serve(dir: &Path, port: u16, pg_port: u16) -> Result<(), String> {
         for sql in [
             format!("CREATE ROLE {USER} LOGIN PASSWORD '{PASSWORD}'"),
             format!("CREATE DATABASE {DATABASE} OWNER {USER}"),
+            format!("CREATE DATABASE {SHARD_1} OWNER {USER}"),
         ] {
             conn.run_internal(&sql).await.map_err(|e| e.to_string())?;
         }
         conn.terminate().await;
+        for (shard, database) in [DATABASE, SHARD_1].into_iter().enumerate() {
+            let addr = ServerAddress {
+                database: database.into(),
+                user: USER.into(),
+                password: Some(PASSWORD.into()),
+                ..admin.clone()
+            };
+            let mut conn = Server::connect(&addr, Duration::from_secs(10))
+                .await
+                .map_err(|e| e.to_string())?;
+            conn.run_internal(&demo_rows(shard))
+                .await
+                .map_err(|e| e.to_string())?;
+            conn.terminate().await;
+        }
 
         let pgdog_toml = format!(
-            "[general]\nhost = \"127.0.0.1\"\nport = {port}\n\n[[databases]]\nname = \"{DATABASE}\"\nhost = \"127.0.0.1\"\nport = {pg_port}\n"
+            "[general]\nhost = \"127.0.0.1\"\nport = {port}\n\n\
+             [[databases]]\nname = \"{DATABASE}\"\nhost = \"127.0.0.1\"\nport = {pg_port}\nshard = 0\n\n\
+             [[databases]]\nname = \"{DATABASE}\"\nhost = \"127.0.0.1\"\nport = {pg_port}\ndatabase_name = \"{SHARD_1}\"\nshard = 1\n\n\
+             [[sharded_tables]]\ndatabase = \"{DATABASE}\"\nname = \"users\"\ncolumn = \"id\"\ndata_type = \"bigint\"\n"
         );
         let users_toml = format!(
             "[[users]]\nname = \"{USER}\"\ndatabase = \"{DATABASE}\"\npassword = \"{PASSWORD}\"\n"
@@ -71,12 +95,36 @@ fn serve(dir: &Path, port: u16, pg_port: u16) -> Result<(), String> {
         println!();
         println!("    psql postgres://{USER}:{PASSWORD}@127.0.0.1:{port}/{DATABASE}");
         println!();
+        println!("The table users (id, name, city) is sharded by id over two shards. Try:");
+        println!();
+        println!("    SELECT * FROM users WHERE id = 7;                               -- one shard");
+        println!("    SELECT city, count(*) FROM users GROUP BY city ORDER BY city;  -- both, merged");
+        println!("    /* pgdog_explain */ SELECT * FROM users WHERE id = 7;           -- why it went there");
+        println!();
         println!("Config in {}. Press Ctrl-C to stop and remove everything.", dir.display());
         println!();
         Ok::<_, String>(config)
     })?;
     drop(runtime);
     crate::run(Arc::new(config)).map_err(|e| e.to_string())
+}
+
+/// The demo table on `shard` with the rows of ids 1..=20 that hash to it.
+fn demo_rows(shard: usize) -> String {
+    use crate::router::hash::{shard_for, KeyType, KeyValue};
+    let rows: Vec<String> = (1..=20_i64)
+        .filter(|id| shard_for(&KeyValue::Int(*id), KeyType::BigInt, 2) == shard)
+        .map(|id| {
+            format!(
+                "({id}, 'user {id}', '{}')",
+                CITIES[id as usize % CITIES.len()]
+            )
+        })
+        .collect();
+    format!(
+        "CREATE TABLE users (id bigint PRIMARY KEY, name text, city text); INSERT INTO users VALUES {}",
+        rows.join(", ")
+    )
 }
 
 /// A PostgreSQL server in `dir/data`, run as the `postgres` user when pgDog runs as root

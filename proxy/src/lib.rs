@@ -16,6 +16,7 @@ pub mod auth;
 pub mod backend;
 pub mod config;
 pub mod demo;
+pub mod fanout;
 pub mod frontend;
 pub mod router;
 pub mod wire;

@@ -9,6 +9,7 @@ pub mod fixture;
 pub mod proxy;
 pub mod raw;
 pub mod server;
+pub mod shards;
 pub mod util;
 
 pub use client::{
@@ -19,4 +20,5 @@ pub use config::{toml_str, Config};
 pub use fixture::{ProxyEnv, ServerHandle};
 pub use proxy::Pgdog;
 pub use server::{quote_ident, quote_literal, shared_server, PasswordKind, PgServer, Tenant};
+pub use shards::{counts_of, rows_of, sharded_env, text_rows, ShardedEnv};
 pub use util::{free_port, unique_name};

@@ -5,6 +5,7 @@
 
 pub mod cache;
 pub mod hash;
+pub mod rewrite;
 pub mod route;
 pub mod statement;
 pub mod summarize;

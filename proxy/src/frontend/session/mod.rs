@@ -2,7 +2,11 @@
 //! server, checks servers out and back in, and keeps prepared statements and parameters
 //! right across server connections.
 
+mod copy;
 mod explain;
+mod extended;
+mod fanout;
+mod responses;
 mod server;
 mod shard;
 
@@ -67,6 +71,15 @@ pub struct Session {
     forced_local: Option<Override>,
     /// Extended-protocol messages held until their shard is known (at Sync or Flush).
     held: Vec<Message>,
+    /// One server per shard while a statement or transaction spans shards (sorted by
+    /// shard); empty otherwise. See `fanout`.
+    fan: Vec<(usize, Guard)>,
+    /// A transaction on the fan lost a shard: only its end is accepted.
+    fan_aborted: bool,
+    /// A COPY FROM STDIN running on the fan.
+    fan_copy: Option<copy::FanCopy>,
+    /// The text of the client's BEGIN while its transaction lasts, for shards that join it.
+    txn_begin: Option<String>,
 }
 
 enum Event {
@@ -112,6 +125,10 @@ impl Session {
             forced: None,
             forced_local: None,
             held: Vec::new(),
+            fan: Vec::new(),
+            fan_aborted: false,
+            fan_copy: None,
+            txn_begin: None,
         }
     }
 
@@ -209,6 +226,9 @@ impl Session {
     }
 
     fn at_transaction_boundary(&self) -> bool {
+        if !self.fan.is_empty() {
+            return self.fan_copy.is_none() && self.fan_status() == b'I';
+        }
         match &self.server {
             None => true,
             Some(server) => {
@@ -234,6 +254,7 @@ impl Session {
                     self.protocol_violation(what).await?;
                     return Ok(Flow::Exit);
                 }
+                Err(ClientError::Io(err)) => return Err(err),
             }
         }
         if !self.sout.is_empty() {
@@ -380,6 +401,9 @@ impl Session {
 
     /// The transaction status to report when no server speaks for it.
     fn local_status(&self) -> u8 {
+        if !self.fan.is_empty() || self.fan_aborted {
+            return self.fan_status();
+        }
         match (&self.server, &self.deferred_begin) {
             (Some(server), _) => server.status,
             (None, Some(_)) => b'T',
@@ -559,6 +583,8 @@ fn reserve(buf: &mut BytesMut) {
 #[derive(Debug)]
 enum ClientError {
     Protocol(String),
+    /// Writing to the client failed mid-statement; the session ends.
+    Io(std::io::Error),
 }
 
 impl From<frontend::Malformed> for ClientError {

@@ -83,6 +83,11 @@ impl Session {
     pub(super) async fn finish(&mut self) {
         self.shared.cancels.unregister(self.key);
         self.clear_slot();
+        if self.fan_copy.take().is_some() {
+            // Mid-COPY the servers expect rows, not a ROLLBACK: closing them aborts it.
+            self.fan.clear();
+        }
+        self.finish_fan();
         let Some(mut server) = self.server.take() else {
             return;
         };

@@ -1,20 +1,22 @@
 //! Sessions on sharded databases: choosing the shard of each statement.
 //!
-//! Simple queries are routed as they arrive. Extended-protocol messages are held while no
-//! server is attached, until Sync or Flush: only then are the statement's text and its
-//! bound parameters both known. A transaction stays on the first shard it reaches; BEGIN is
-//! answered by pgDog and replayed there. Statements that need several shards get a clear
-//! 0A000 error until cross-shard execution lands.
+//! Simple queries are routed as they arrive; one that needs several shards, or a
+//! transaction that reaches a second shard, goes to the fan (`fanout`). Extended-protocol
+//! messages are held while no server is attached, until Sync or Flush: only then are the
+//! statement's text and its bound parameters both known; they run on one shard (a clear
+//! 0A000 error otherwise). BEGIN is answered by pgDog and replayed on each shard the
+//! transaction reaches.
 
 use std::collections::HashMap;
 
 use bytes::{Bytes, BytesMut};
 
 use super::{ClientError, Flow, Session};
+use crate::config::PoolerMode;
 use crate::frontend::pending::Entry;
 use crate::router::route::{Override, Params, Shards};
 use crate::router::statement::{Command, Statement};
-use crate::wire::backend::command_complete;
+use crate::wire::backend::{command_complete, ready_for_query};
 use crate::wire::frontend::{self, Parse};
 use crate::wire::{ErrorResponse, Message, Reader};
 
@@ -26,8 +28,42 @@ impl Session {
         msg: &Message,
     ) -> Result<Option<Flow>, ClientError> {
         let tag = msg.tag();
+        if self.fan_copy.is_some() {
+            self.on_fan_copy(msg).await?;
+            return Ok(Some(Flow::Continue));
+        }
         if tag == b'Q' {
             return self.on_sharded_query(msg).await;
+        }
+        if !self.fan.is_empty() || self.fan_aborted {
+            return self.extended_on_fan(msg).await.map(Some);
+        }
+        if self.server.is_some() && self.login.mode == PoolerMode::Transaction {
+            // At a batch boundary inside a transaction, hold the batch like a session without
+            // a server does: its statement may need another shard, which the fan can add.
+            let boundary = self.held.is_empty()
+                && self.pending.is_idle()
+                && self.server.as_ref().is_some_and(|s| s.status == b'T');
+            match tag {
+                b'P' | b'B' | b'D' | b'E' | b'C' if boundary || !self.held.is_empty() => {
+                    self.held.push(msg.clone());
+                    return Ok(Some(Flow::Continue));
+                }
+                b'S' | b'H' if !self.held.is_empty() => {
+                    if self.release_held(tag).await? {
+                        return Ok(Some(Flow::Continue));
+                    }
+                    if self.skip_until_sync {
+                        if tag == b'S' {
+                            self.skip_until_sync = false;
+                            self.ready();
+                        }
+                        return Ok(Some(Flow::Continue));
+                    }
+                    return Ok(None);
+                }
+                _ => {}
+            }
         }
         if self.server.is_some() {
             if tag == b'B' {
@@ -58,7 +94,9 @@ impl Session {
                 Ok(Some(Flow::Continue))
             }
             b'S' | b'H' if !self.held.is_empty() => {
-                self.release_held().await?;
+                if self.release_held(tag).await? {
+                    return Ok(Some(Flow::Continue));
+                }
                 if self.skip_until_sync {
                     if tag == b'S' {
                         self.skip_until_sync = false;
@@ -72,6 +110,27 @@ impl Session {
         }
     }
 
+    /// Extended-protocol messages while a transaction spans shards: held until Sync, then
+    /// run on the fan.
+    async fn extended_on_fan(&mut self, msg: &Message) -> Result<Flow, ClientError> {
+        match msg.tag() {
+            b'P' | b'B' | b'D' | b'E' | b'C' => self.held.push(msg.clone()),
+            b'S' => {
+                let held = std::mem::take(&mut self.held);
+                if held.is_empty() {
+                    let status = self.fan_status();
+                    ready_for_query(&mut self.cout, status);
+                } else {
+                    self.fan_batch(held, None).await?;
+                }
+            }
+            // Flush: the replies come at Sync. Left-over COPY messages after a COPY that
+            // already ended are dropped, as PostgreSQL does.
+            _ => {}
+        }
+        Ok(Flow::Continue)
+    }
+
     async fn on_sharded_query(&mut self, msg: &Message) -> Result<Option<Flow>, ClientError> {
         let sql = frontend::query_text(msg)?;
         let summaries = self.shared.parse_cache.get(sql);
@@ -80,18 +139,20 @@ impl Session {
                 return Ok(Some(flow));
             }
         }
-        let shard = match self
-            .route_statements(&summaries, &Params::default())
-            .and_then(|shard| self.same_shard(shard).map(|()| shard))
-        {
-            Ok(shard) => shard,
+        let shards = match self.shards_of(&summaries, &Params::default()) {
+            Ok(shards) => shards,
             Err(err) => {
                 self.cout.extend_from_slice(&err);
                 self.ready();
                 return Ok(Some(Flow::Continue));
             }
         };
-        if self.server.is_none() && !self.checkout_or_report(shard, b'Q').await {
+        if self.needs_fan(&shards) || self.fan_aborted {
+            let bytes = msg.bytes().clone();
+            self.fan_query(bytes, sql, &summaries, shards).await?;
+            return Ok(Some(Flow::Continue));
+        }
+        if self.server.is_none() && !self.checkout_or_report(shards[0], b'Q').await {
             return Ok(Some(Flow::Continue));
         }
         Ok(None)
@@ -128,7 +189,8 @@ impl Session {
                         ))
                     }
                 };
-                let in_transaction = self.server.is_some() || self.deferred_begin.is_some();
+                let in_transaction =
+                    self.server.is_some() || self.deferred_begin.is_some() || !self.fan.is_empty();
                 if set.local {
                     // Like PostgreSQL, SET LOCAL outside a transaction has no effect.
                     if in_transaction {
@@ -139,14 +201,19 @@ impl Session {
                 }
                 done(self, "SET")
             }
-            Command::Begin if self.server.is_none() => {
+            Command::Begin if self.server.is_none() && self.fan.is_empty() && !self.fan_aborted => {
                 self.deferred_begin = Some(Bytes::copy_from_slice(msg.bytes()));
+                self.txn_begin = frontend::query_text(msg).ok().map(str::to_string);
                 done(self, "BEGIN")
             }
             Command::Commit | Command::Rollback
-                if self.server.is_none() && self.deferred_begin.is_some() =>
+                if self.server.is_none()
+                    && self.fan.is_empty()
+                    && !self.fan_aborted
+                    && self.deferred_begin.is_some() =>
             {
                 self.deferred_begin = None;
+                self.txn_begin = None;
                 self.forced_local = None;
                 let tag = if stmt.command == Command::Commit {
                     "COMMIT"
@@ -165,8 +232,10 @@ impl Session {
         Some(Flow::Continue)
     }
 
-    /// Routes the held batch, checks out its shard and sends the batch there.
-    async fn release_held(&mut self) -> Result<(), ClientError> {
+    /// Routes the held batch, checks out its shard and sends the batch there. True when
+    /// the batch was handled completely (it ran on several shards, or waits for its Sync
+    /// to do so).
+    async fn release_held(&mut self, tag: u8) -> Result<bool, ClientError> {
         let held = std::mem::take(&mut self.held);
         let mut named: HashMap<String, String> = HashMap::new();
         let mut unnamed: Option<String> = None;
@@ -183,14 +252,26 @@ impl Session {
                 }
                 b'B' => {
                     match self
-                        .route_bind(msg, &named, unnamed.as_deref())
+                        .bind_shards(msg, &named, unnamed.as_deref())
                         .map_err(ClientError::from)?
                     {
-                        Ok(s) => shard = Some(s),
+                        Ok(shards)
+                            if shards.len() > 1
+                                || (self.server.is_some() && shards[0] != self.shard) =>
+                        {
+                            if tag == b'S' {
+                                self.fan_batch(held, Some(shards)).await?;
+                            } else {
+                                // The replies of a batch on several shards come at Sync.
+                                self.held = held;
+                            }
+                            return Ok(true);
+                        }
+                        Ok(shards) => shard = shards.first().copied(),
                         Err(err) => {
                             self.cout.extend_from_slice(&err);
                             self.skip_until_sync = true;
-                            return Ok(());
+                            return Ok(false);
                         }
                     }
                     break;
@@ -200,23 +281,40 @@ impl Session {
         }
         // A batch without Bind (prepare, describe) reads only the catalog, which every
         // shard has alike.
-        if !self.checkout_or_report(shard.unwrap_or(0), b'P').await {
-            return Ok(());
+        if self.server.is_none() && !self.checkout_or_report(shard.unwrap_or(0), b'P').await {
+            return Ok(false);
         }
         for msg in held {
             self.dispatch(msg)?;
         }
-        Ok(())
+        Ok(false)
     }
 
-    /// The shard of the statement a Bind executes. The outer error is a malformed
-    /// message; the inner one is for the client.
+    /// The shard of the statement a Bind executes, on a server already attached. The
+    /// outer error is a malformed message; the inner one is for the client.
     fn route_bind(
         &self,
         bind: &Message,
         named: &HashMap<String, String>,
         unnamed: Option<&str>,
     ) -> Result<Result<usize, Bytes>, frontend::Malformed> {
+        Ok(self
+            .bind_shards(bind, named, unnamed)?
+            .and_then(|shards| match shards[..] {
+                [one] => Ok(one),
+                _ => Err(cross_shard(
+                    self.login.cluster.sharding.as_ref().map_or(1, |s| s.shards),
+                )),
+            }))
+    }
+
+    /// The shards of the statement a Bind executes.
+    fn bind_shards(
+        &self,
+        bind: &Message,
+        named: &HashMap<String, String>,
+        unnamed: Option<&str>,
+    ) -> Result<Result<Vec<usize>, Bytes>, frontend::Malformed> {
         let name = frontend::bind_statement(bind)?;
         let sql = if name.is_empty() {
             unnamed.map(str::to_string)
@@ -228,38 +326,56 @@ impl Session {
         };
         let Some(sql) = sql else {
             // Unknown statement: the server reports it; any shard can.
-            return Ok(Ok(if self.server.is_some() { self.shard } else { 0 }));
+            return Ok(Ok(vec![if self.server.is_some() { self.shard } else { 0 }]));
         };
         let (formats, values) = frontend::bind_params(bind)?;
         let summaries = self.shared.parse_cache.get(&sql);
-        Ok(self.route_statements(&summaries, &Params { values, formats }))
+        Ok(self.shards_of(&summaries, &Params { values, formats }))
     }
 
-    /// The one shard all `statements` run on, or the error the client gets.
-    fn route_statements(&self, statements: &[Statement], params: &Params) -> Result<usize, Bytes> {
+    /// The shards `statements` run on (sorted, at least one), or the error the client gets.
+    pub(super) fn shards_of(
+        &self,
+        statements: &[Statement],
+        params: &Params,
+    ) -> Result<Vec<usize>, Bytes> {
         let Some(sharding) = self.login.cluster.sharding.as_ref() else {
-            return Ok(0);
+            return Ok(vec![0]);
         };
         let forced = self.forced_local.as_ref().or(self.forced.as_ref());
-        let mut target: Option<usize> = None;
+        let mut target: Vec<usize> = Vec::new();
         for stmt in statements {
             let route = sharding
                 .route(stmt, params, forced)
                 .map_err(|e| Bytes::from(e.to_bytes()))?;
-            let shards = match route.shards {
+            match route.shards {
                 Shards::Any => continue,
-                Shards::All if sharding.shards == 1 => vec![0],
-                Shards::All => (0..sharding.shards).collect(),
-                Shards::Set(set) => set,
-            };
-            for shard in shards {
-                match target {
-                    Some(t) if t != shard => return Err(cross_shard(sharding.shards)),
-                    _ => target = Some(shard),
-                }
+                Shards::All => target.extend(0..sharding.shards.max(1)),
+                Shards::Set(set) => target.extend(set),
             }
         }
-        Ok(target.unwrap_or(if self.server.is_some() { self.shard } else { 0 }))
+        target.sort_unstable();
+        target.dedup();
+        // Several statements in one query string would each need their own merge; only
+        // writes and DDL, whose replies need none, can share the shards.
+        if statements.len() > 1
+            && target.len() > 1
+            && statements.iter().any(|s| {
+                matches!(s.command, Command::Select | Command::SelectForUpdate) || s.copy.is_some()
+            })
+        {
+            return Err(multi_statement());
+        }
+        if target.is_empty() {
+            // Any shard will do: stay where the transaction already is.
+            let here = match (&self.server, self.fan.first()) {
+                (Some(_), _) => self.shard,
+                (None, Some((shard, _))) => *shard,
+                (None, None) => 0,
+            };
+            target.push(here);
+        }
+        Ok(target)
     }
 
     /// Inside a transaction every statement must stay on the transaction's shard.
@@ -278,13 +394,21 @@ impl Session {
     }
 }
 
+fn multi_statement() -> Bytes {
+    let err = ErrorResponse::error(
+        "0A000",
+        "a query string with several statements can span shards only when none of them returns rows; send the SELECT on its own",
+    );
+    Bytes::from(err.to_bytes())
+}
+
 fn cross_shard(shards: usize) -> Bytes {
     let err = ErrorResponse::error(
         "0A000",
-        format!("this statement needs more than one of the {shards} shards; queries across shards are not supported by pgDog yet"),
+        format!("this statement needs more than one of the {shards} shards; through the extended query protocol pgDog runs statements on one shard only (the simple query protocol can span shards)"),
     )
     .with_detail(
-        "Filter on the sharding key, or pick a shard with /* pgdog_shard: N */ or SET pgdog.shard.",
+        "Filter on the sharding key, pick a shard with /* pgdog_shard: N */ or SET pgdog.shard, or send the query with the simple query protocol.",
     );
     let mut out = BytesMut::new();
     err.encode(&mut out);

@@ -146,7 +146,8 @@ impl Sharding {
             .or_else(|| self.tables.iter().find(|t| t.name.is_none()))
     }
 
-    fn touches_sharded(&self, stmt: &Statement) -> bool {
+    /// Whether `stmt` names a table listed in `[[sharded_tables]]`.
+    pub fn touches_sharded(&self, stmt: &Statement) -> bool {
         stmt.tables.iter().any(|t| {
             self.tables
                 .iter()
@@ -187,15 +188,29 @@ impl Sharding {
     }
 
     fn route_insert(&self, stmt: &Statement, params: &Params) -> Result<Shards, ErrorResponse> {
+        Ok(match self.insert_row_shards(stmt, params)? {
+            Some(rows) => Shards::from_set(rows),
+            None => Shards::All,
+        })
+    }
+
+    /// The shard of each VALUES row of an INSERT into a sharded table, in row order.
+    /// `None` when the rows go to every shard: the table is not sharded, or the rows come
+    /// from a SELECT.
+    pub fn insert_row_shards(
+        &self,
+        stmt: &Statement,
+        params: &Params,
+    ) -> Result<Option<Vec<usize>>, ErrorResponse> {
         let (Some(table), Some(insert)) = (stmt.tables.first(), &stmt.insert) else {
-            return Ok(Shards::All);
+            return Ok(None);
         };
         let Some(config) = self
             .tables
             .iter()
             .find(|t| t.name.as_deref() == Some(table.name.as_str()))
         else {
-            return Ok(Shards::All);
+            return Ok(None);
         };
         let Some(index) = insert.columns.iter().position(|c| *c == config.column) else {
             return Err(ErrorResponse::error(
@@ -208,7 +223,7 @@ impl Sharding {
         };
         if insert.rows.is_empty() {
             // INSERT … SELECT: rows are computed by the server, on every shard.
-            return Ok(Shards::All);
+            return Ok(None);
         }
         let mut shards = Vec::with_capacity(insert.rows.len());
         for row in &insert.rows {
@@ -226,7 +241,7 @@ impl Sharding {
                 }
             }
         }
-        Ok(Shards::from_set(shards))
+        Ok(Some(shards))
     }
 
     /// The shard of one key value, or `None` if it is an expression or unparsable.

@@ -1,0 +1,466 @@
+//! Statements that run on several shards, and transactions that reach more than one.
+//!
+//! A session normally streams one server's replies straight to its client. When a
+//! statement needs several shards, or a transaction has already reached a second shard,
+//! the session switches to its *fan*: one server per shard it touches, held together until
+//! the transaction ends. Each statement is sent to the shards it needs (a shard joining a
+//! transaction gets the client's BEGIN first), and the replies are merged by
+//! [`super::responses`] into the single reply stream PostgreSQL would have sent.
+//!
+//! A transaction that failed on any shard is failed everywhere: further statements get
+//! 25P02 from pgDog, and COMMIT rolls back every shard (PostgreSQL answers a COMMIT of a
+//! failed transaction with ROLLBACK, too).
+
+use bytes::Bytes;
+use tracing::{info, warn};
+
+use super::responses::{Outcome, Replies};
+use super::{ClientError, Session};
+use crate::backend::{BackendError, Guard};
+use crate::config::PoolerMode;
+use crate::fanout::merge::Plan;
+use crate::router::rewrite::{self, FanoutSql, ShardLimit};
+use crate::router::statement::{Command, Statement};
+use crate::wire::backend::command_complete;
+use crate::wire::{frontend, ErrorResponse};
+
+/// Where one statement of a fanned-out query goes.
+pub(super) struct Leg {
+    pub shard: usize,
+    /// The Query message this shard runs.
+    pub query: Bytes,
+}
+
+impl Session {
+    /// Whether a statement for `shards` must go through the fan rather than the single
+    /// attached server.
+    pub(super) fn needs_fan(&self, shards: &[usize]) -> bool {
+        !self.fan.is_empty()
+            || shards.len() > 1
+            || (self.server.is_some() && shards.first() != Some(&self.shard))
+    }
+
+    /// The transaction status the client sees while the fan holds servers.
+    pub(super) fn fan_status(&self) -> u8 {
+        if self.fan_aborted {
+            return b'E';
+        }
+        let mut status = b'I';
+        for (_, server) in &self.fan {
+            match server.status {
+                b'E' => return b'E',
+                b'T' => status = b'T',
+                _ => {}
+            }
+        }
+        status
+    }
+
+    /// Runs a simple query whose statements need `shards`, merging the replies.
+    pub(super) async fn fan_query(
+        &mut self,
+        msg: Bytes,
+        sql: &str,
+        statements: &[Statement],
+        mut shards: Vec<usize>,
+    ) -> Result<(), ClientError> {
+        let only = match statements {
+            [only] => Some(only),
+            _ => None,
+        };
+        let command = only.map(|s| s.command);
+        let ends_transaction = matches!(command, Some(Command::Commit | Command::Rollback));
+        if self.fan_status() == b'E' {
+            return self.in_failed_transaction(command).await;
+        }
+        if matches!(
+            command,
+            Some(Command::Begin | Command::Commit | Command::Rollback | Command::Savepoint)
+        ) {
+            // Transaction control belongs to every shard the transaction reached.
+            shards = self.fan.iter().map(|(s, _)| *s).collect();
+            if let Some(shard) = self.server.as_ref().map(|_| self.shard) {
+                shards.push(shard);
+            }
+            shards.sort_unstable();
+            shards.dedup();
+        }
+        let legs = match self.build_legs(msg, sql, only, &shards) {
+            Ok(legs) => legs,
+            Err(err) => {
+                self.reply_error(err);
+                return Ok(());
+            }
+        };
+        let (plan, legs) = match only {
+            Some(stmt) if stmt.command == Command::Select && legs.len() > 1 => {
+                match plan_for(stmt, sql) {
+                    Ok((plan, None)) => (Some(plan), legs),
+                    Ok((plan, Some(rewritten))) => {
+                        let query = frontend::query(&rewritten.sql);
+                        let legs = legs
+                            .into_iter()
+                            .map(|leg| Leg {
+                                shard: leg.shard,
+                                query: query.clone(),
+                            })
+                            .collect();
+                        (
+                            Some(plan.with_hidden(rewritten.avg, rewritten.hidden)),
+                            legs,
+                        )
+                    }
+                    Err(err) => {
+                        self.reply_error(err);
+                        return Ok(());
+                    }
+                }
+            }
+            _ => (None, legs),
+        };
+        if let Err(err) = self.attach_fan(&legs).await {
+            warn!(client = %self.peer, error = %err, "no server for a shard");
+            self.reply_error(err.to_client());
+            return Ok(());
+        }
+        // A write that several shards share is all or nothing: outside a transaction it
+        // runs in one on every shard, committed only if every shard succeeded. (DDL is
+        // left alone: some of it, like CREATE INDEX CONCURRENTLY, refuses transactions.)
+        let implicit = legs.len() > 1
+            && self.fan_status() == b'I'
+            && statements.iter().all(|s| {
+                matches!(
+                    s.command,
+                    Command::Insert | Command::Update | Command::Delete | Command::CopyFrom
+                )
+            });
+        if implicit {
+            for leg in &legs {
+                let index = self.fan_index(leg.shard);
+                if let Err(error) = self.fan[index].1.run_internal("BEGIN").await {
+                    self.after_fan(
+                        Outcome::Lost {
+                            shard: leg.shard,
+                            error,
+                        },
+                        false,
+                    );
+                    return Ok(());
+                }
+            }
+        }
+        let skip_header = only
+            .and_then(|s| s.copy.as_ref())
+            .is_some_and(|c| c.header && c.csv && only.map(|s| s.command) == Some(Command::CopyTo));
+        let replicated = match self.login.cluster.sharding.as_ref() {
+            Some(sharding) => statements.iter().all(|s| !sharding.touches_sharded(s)),
+            None => true,
+        };
+        let how = Replies {
+            plan,
+            skip_header,
+            replicated,
+            ..Replies::default()
+        };
+        let outcome = self.run_legs(&legs, how).await?;
+        if let Outcome::CopyIn = outcome {
+            let stmt = only.expect("COPY is a single statement");
+            let shards = legs.iter().map(|l| l.shard).collect();
+            return self.start_copy_in(stmt, shards, implicit).await;
+        }
+        if implicit && matches!(outcome, Outcome::Done) {
+            self.end_implicit().await;
+        }
+        self.after_fan(outcome, ends_transaction);
+        Ok(())
+    }
+
+    /// Ends the transaction pgDog opened around a write on several shards: COMMIT if every
+    /// shard succeeded, else ROLLBACK everywhere.
+    pub(super) async fn end_implicit(&mut self) {
+        let failed = self.fan.iter().any(|(_, s)| s.status == b'E');
+        let sql = if failed { "ROLLBACK" } else { "COMMIT" };
+        let mut lost = Vec::new();
+        for (shard, server) in self.fan.iter_mut() {
+            if server.status == b'I' {
+                continue;
+            }
+            if let Err(err) = server.run_internal(sql).await {
+                warn!(shard = *shard, error = %err, "{sql} of a cross-shard write failed");
+                if !failed {
+                    ErrorResponse::error(
+                        "40003",
+                        format!("COMMIT failed on shard {shard}; other shards may have committed"),
+                    )
+                    .with_detail(err.to_string())
+                    .encode(&mut self.cout);
+                }
+                lost.push(*shard);
+            }
+        }
+        self.fan.retain(|(s, _)| !lost.contains(s));
+    }
+
+    /// The Query each shard runs: the client's own, or for a multi-row INSERT that spans
+    /// shards, one holding only that shard's rows.
+    fn build_legs(
+        &self,
+        msg: Bytes,
+        sql: &str,
+        only: Option<&Statement>,
+        shards: &[usize],
+    ) -> Result<Vec<Leg>, ErrorResponse> {
+        if let (Some(stmt), true) = (only, shards.len() > 1) {
+            if stmt.command == Command::CopyFrom {
+                let tables = self.login.cluster.sharding.as_ref().map(|s| &s.tables[..]);
+                super::copy::copy_key(stmt, tables.unwrap_or_default())?;
+            }
+            if stmt.command == Command::Insert {
+                if let Some(rows) = self.insert_row_shards(stmt)? {
+                    let mut legs = Vec::new();
+                    for shard in shards {
+                        let mine: Vec<usize> = rows
+                            .iter()
+                            .enumerate()
+                            .filter(|(_, s)| *s == shard)
+                            .map(|(i, _)| i)
+                            .collect();
+                        if mine.is_empty() {
+                            continue;
+                        }
+                        let text = rewrite::insert_rows(sql, &mine)
+                            .map_err(|e| ErrorResponse::error("0A000", e.to_string()))?;
+                        legs.push(Leg {
+                            shard: *shard,
+                            query: frontend::query(&text),
+                        });
+                    }
+                    return Ok(legs);
+                }
+            }
+        }
+        Ok(shards
+            .iter()
+            .map(|shard| Leg {
+                shard: *shard,
+                query: msg.clone(),
+            })
+            .collect())
+    }
+
+    /// The shard of each VALUES row of a sharded INSERT, `None` when it is not one.
+    fn insert_row_shards(&self, stmt: &Statement) -> Result<Option<Vec<usize>>, ErrorResponse> {
+        let Some(sharding) = self.login.cluster.sharding.as_ref() else {
+            return Ok(None);
+        };
+        sharding.insert_row_shards(stmt, &Default::default())
+    }
+
+    /// Makes sure the fan holds a server for every leg's shard, moving the attached
+    /// server into it and opening the transaction on shards that join one.
+    pub(super) async fn attach_fan(&mut self, legs: &[Leg]) -> Result<(), BackendError> {
+        self.settle_attached().await?;
+        if let Some(server) = self.server.take() {
+            self.fan.push((self.shard, server));
+        }
+        let in_transaction = self.deferred_begin.is_some() || self.fan_status() != b'I';
+        for leg in legs {
+            if self.fan.iter().any(|(s, _)| *s == leg.shard) {
+                continue;
+            }
+            let server = self.fan_checkout(leg.shard, in_transaction).await?;
+            self.fan.push((leg.shard, server));
+        }
+        self.fan.sort_by_key(|(s, _)| *s);
+        // Every shard the transaction has reached now holds its BEGIN.
+        self.deferred_begin = None;
+        if let Some(server) = self.fan.first().map(|(_, s)| s) {
+            *self.slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(super::Target {
+                addr: server.peer,
+                pid: server.backend_key.0,
+                secret: server.backend_key.1,
+            });
+        }
+        Ok(())
+    }
+
+    /// Reads what the attached server still owes the client, so it can join the fan at a
+    /// statement boundary.
+    async fn settle_attached(&mut self) -> Result<(), BackendError> {
+        use tokio::io::AsyncReadExt;
+        while !self.pending.is_idle() {
+            let Some(server) = self.server.as_deref_mut() else {
+                return Ok(());
+            };
+            super::reserve(&mut server.rbuf);
+            if server.stream.read_buf(&mut server.rbuf).await? == 0 {
+                self.server = None;
+                self.pending.clear();
+                return Err(BackendError::Io(std::io::ErrorKind::UnexpectedEof.into()));
+            }
+            self.on_server_data();
+        }
+        Ok(())
+    }
+
+    async fn fan_checkout(&mut self, shard: usize, begin: bool) -> Result<Guard, BackendError> {
+        let pool = self
+            .login
+            .cluster
+            .shards
+            .get(shard)
+            .ok_or(BackendError::Closed)?
+            .clone();
+        let mut server = pool.get().await?;
+        if server.params_fingerprint != self.params.fingerprint() {
+            if let Some(sql) = self.params.sync_sql(&server.params) {
+                server.run_internal(&sql).await?;
+            }
+        }
+        if begin {
+            let sql = self
+                .txn_begin
+                .clone()
+                .unwrap_or_else(|| "BEGIN".to_string());
+            server.run_internal(&sql).await?;
+        }
+        Ok(server)
+    }
+
+    /// Bookkeeping after a fanned-out query: give servers back at the end of a
+    /// transaction, or give up on a fan that lost a server.
+    pub(super) fn after_fan(&mut self, outcome: Outcome, ends_transaction: bool) {
+        match outcome {
+            Outcome::Done | Outcome::CopyIn => {
+                let status = self.fan_status();
+                crate::wire::backend::ready_for_query(&mut self.cout, status);
+            }
+            Outcome::Lost { shard, error } => {
+                warn!(client = %self.peer, shard, %error, "shard connection lost mid-query");
+                let was_in_transaction =
+                    self.fan.iter().any(|(_, s)| s.status != b'I') && !ends_transaction;
+                // Dropping the guards closes them: their protocol state is unknown, and
+                // closing aborts whatever transaction they had open.
+                self.fan.clear();
+                self.clear_slot();
+                ErrorResponse::error(
+                    "08006",
+                    format!("lost the connection to shard {shard}: {error}"),
+                )
+                .encode(&mut self.cout);
+                self.fan_aborted = was_in_transaction;
+                crate::wire::backend::ready_for_query(
+                    &mut self.cout,
+                    if was_in_transaction { b'E' } else { b'I' },
+                );
+                return;
+            }
+        }
+        let idle = self.fan.iter().all(|(_, s)| s.status == b'I');
+        if idle {
+            self.txn_begin = None;
+            self.forced_local = None;
+            if self.login.mode == PoolerMode::Transaction {
+                self.clear_slot();
+                for (_, server) in self.fan.drain(..) {
+                    server.release();
+                }
+            }
+        }
+    }
+
+    /// A transaction failed on some shard: only ending it is allowed.
+    async fn in_failed_transaction(&mut self, command: Option<Command>) -> Result<(), ClientError> {
+        match command {
+            Some(Command::Commit | Command::Rollback) => {
+                self.rollback_fan().await;
+                command_complete(&mut self.cout, "ROLLBACK");
+                crate::wire::backend::ready_for_query(&mut self.cout, b'I');
+            }
+            _ => {
+                ErrorResponse::error(
+                    "25P02",
+                    "current transaction is aborted, commands ignored until end of transaction block",
+                )
+                .encode(&mut self.cout);
+                crate::wire::backend::ready_for_query(&mut self.cout, b'E');
+            }
+        }
+        Ok(())
+    }
+
+    /// Rolls back every shard of the fan and returns the servers that survive it.
+    pub(super) async fn rollback_fan(&mut self) {
+        self.fan_aborted = false;
+        self.txn_begin = None;
+        self.forced_local = None;
+        self.clear_slot();
+        for (shard, mut server) in std::mem::take(&mut self.fan) {
+            match server.run_internal("ROLLBACK").await {
+                Ok(()) if server.status == b'I' => {
+                    if self.login.mode == PoolerMode::Transaction {
+                        server.release();
+                    } else {
+                        self.fan.push((shard, server));
+                    }
+                }
+                Ok(()) => {}
+                Err(err) => info!(shard, error = %err, "rollback failed; closing that server"),
+            }
+        }
+    }
+
+    /// An error pgDog reports itself, in place of the statement's replies.
+    pub(super) fn reply_error(&mut self, err: ErrorResponse) {
+        err.encode(&mut self.cout);
+        let status = if self.fan.is_empty() {
+            self.local_status()
+        } else {
+            self.fan_status()
+        };
+        crate::wire::backend::ready_for_query(&mut self.cout, status);
+    }
+
+    /// After the client left: roll back and return every server of the fan.
+    pub(super) fn finish_fan(&mut self) {
+        let peer = self.peer;
+        for (_, mut server) in std::mem::take(&mut self.fan) {
+            let mode = self.login.mode;
+            tokio::spawn(async move {
+                let cleanup = async {
+                    if server.status != b'I' {
+                        server.run_internal("ROLLBACK").await?;
+                    }
+                    if mode == PoolerMode::Session {
+                        server.run_internal("DISCARD ALL").await?;
+                        server.prepared.clear();
+                    }
+                    Ok::<_, BackendError>(())
+                };
+                match tokio::time::timeout(super::CLEANUP_TIMEOUT, cleanup).await {
+                    Ok(Ok(())) => server.release(),
+                    _ => warn!(client = %peer, "cleanup of a shard server failed; closing it"),
+                }
+            });
+        }
+    }
+}
+
+/// Flushes the client's buffer once it holds this much: merged results stream.
+pub(super) const FLUSH_AT: usize = 64 * 1024;
+
+/// The merge plan of a SELECT across shards, and the SQL the shards run instead of the
+/// client's (hidden AVG columns, LIMIT pushed down) if it differs.
+fn plan_for(stmt: &Statement, sql: &str) -> Result<(Plan, Option<FanoutSql>), ErrorResponse> {
+    let plan = Plan::new(stmt)?;
+    let limit = plan.shard_limit();
+    if !plan.has_avg() && limit == ShardLimit::Keep {
+        return Ok((plan, None));
+    }
+    match rewrite::for_fanout(sql, limit) {
+        Ok(rewritten) => Ok((plan, rewritten)),
+        // Without the push-down every shard would apply the OFFSET (or cut its partial
+        // groups short) itself: refuse rather than answer wrongly.
+        Err(err) => Err(ErrorResponse::error("0A000", err.to_string())),
+    }
+}

@@ -1,0 +1,61 @@
+//! `pgdog demo` as a new user runs it: two shards come up with a sharded table, and both a
+//! single-shard and a cross-shard query answer through psql.
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use pgdog_tests::util::send_signal;
+use pgdog_tests::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_serves_a_sharded_table_over_two_shards() {
+    let port = free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = tokio::process::Command::new(Pgdog::binary())
+        .args(["demo", "--port", &port.to_string(), "--dir"])
+        .arg(dir.path().join("demo"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let url = conn_string(port, "pgdog", "pgdog", "pgdog");
+    let started = Instant::now();
+    let client = loop {
+        if let Ok(client) = try_connect(&url).await {
+            break client;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the demo did not come up within a minute"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    drop(client);
+    let out = run_psql(
+        &url,
+        "SELECT name FROM users WHERE id = 7;\n\
+         SELECT city, count(*) FROM users GROUP BY city ORDER BY city;\n\
+         SELECT count(*) FROM users;\n",
+    )
+    .await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(
+        lines,
+        ["user 7", "Lisbon|5", "Oslo|5", "Quito|5", "Seoul|5", "20"],
+        "{stdout}"
+    );
+    send_signal(child.id().unwrap(), libc::SIGINT);
+    let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
+        .await
+        .expect("demo stops on Ctrl-C")
+        .unwrap();
+    assert!(status.success());
+}
