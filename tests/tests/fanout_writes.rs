@@ -280,3 +280,48 @@ async fn transactions_spanning_shards_commit_and_roll_back_everywhere() {
         .unwrap();
     assert_eq!(row.get::<_, String>(0), "b");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn multi_statement_queries_run_each_statement_on_its_shards() {
+    let env = sharded_env("fanw_multi", &[None, None], SCHEMA, SHARDED).await;
+    let client = connect(&env.url).await;
+    let a = (1..).find(|id| shard_of(*id, 2) == 0).unwrap();
+    let b = (1..).find(|id| shard_of(*id, 2) == 1).unwrap();
+    let c = (a + 1..).find(|id| shard_of(*id, 2) == 0).unwrap();
+    let messages = client
+        .simple_query(&format!(
+            "INSERT INTO users (id, name) VALUES ({a}, 'a'); INSERT INTO users (id, name) VALUES ({b}, 'b')"
+        ))
+        .await
+        .unwrap();
+    assert_eq!(counts_of(&messages), vec![1, 1]);
+    assert_eq!(ids_on(&env.shards[0]).await, BTreeSet::from([a]));
+    assert_eq!(ids_on(&env.shards[1]).await, BTreeSet::from([b]));
+
+    // Reads in one string: each result set merged on its own.
+    let messages = client
+        .simple_query(&format!(
+            "SELECT count(*) FROM users; SELECT name FROM users WHERE id = {b}; SELECT id FROM users ORDER BY id DESC"
+        ))
+        .await
+        .unwrap();
+    let mut ids = [a, b];
+    ids.sort_unstable_by(|x, y| y.cmp(x));
+    let mut expected = vec![vec![Some("2".to_string())], vec![Some("b".to_string())]];
+    expected.extend(ids.iter().map(|id| vec![Some(id.to_string())]));
+    assert_eq!(rows_of(&messages), expected);
+
+    // Like PostgreSQL's implicit transaction: a failing statement undoes the ones before.
+    let err = client
+        .simple_query(&format!(
+            "INSERT INTO users (id, name) VALUES ({c}, 'c'); INSERT INTO users (id, name) VALUES ({b}, 'dup')"
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(sqlstate(&err).as_deref(), Some("23505"));
+    assert_eq!(ids_on(&env.shards[0]).await, BTreeSet::from([a]));
+    assert_eq!(
+        text_rows(&client, "SELECT count(*) FROM users").await,
+        vec![vec![Some("2".into())]]
+    );
+}

@@ -263,7 +263,7 @@ impl Session {
     async fn end_copy_async(&mut self, outcome: Outcome) -> Result<(), ClientError> {
         let implicit = self.fan_copy.as_ref().is_some_and(|c| c.implicit);
         if implicit && matches!(outcome, Outcome::Done) {
-            self.end_implicit().await;
+            self.end_implicit(false).await;
         }
         self.end_copy(outcome)
     }

@@ -146,7 +146,7 @@ impl Session {
         };
         let outcome = self.merge_replies(&at, how).await?;
         if implicit && matches!(outcome, Outcome::Done) {
-            self.end_implicit().await;
+            self.end_implicit(false).await;
         }
         self.after_fan(outcome, false);
         Ok(())

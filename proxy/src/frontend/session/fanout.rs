@@ -85,38 +85,15 @@ impl Session {
             shards.sort_unstable();
             shards.dedup();
         }
-        let legs = match self.build_legs(msg, sql, only, &shards) {
-            Ok(legs) => legs,
+        if statements.len() > 1 && self.must_split(statements, &shards) {
+            return self.fan_split(sql, statements).await;
+        }
+        let (legs, plan) = match self.prepare_legs(msg, sql, only, &shards) {
+            Ok(prepared) => prepared,
             Err(err) => {
                 self.reply_error(err);
                 return Ok(());
             }
-        };
-        let (plan, legs) = match only {
-            Some(stmt) if stmt.command == Command::Select && legs.len() > 1 => {
-                match plan_for(stmt, sql) {
-                    Ok((plan, None)) => (Some(plan), legs),
-                    Ok((plan, Some(rewritten))) => {
-                        let query = frontend::query(&rewritten.sql);
-                        let legs = legs
-                            .into_iter()
-                            .map(|leg| Leg {
-                                shard: leg.shard,
-                                query: query.clone(),
-                            })
-                            .collect();
-                        (
-                            Some(plan.with_hidden(rewritten.avg, rewritten.hidden)),
-                            legs,
-                        )
-                    }
-                    Err(err) => {
-                        self.reply_error(err);
-                        return Ok(());
-                    }
-                }
-            }
-            _ => (None, legs),
         };
         if let Err(err) = self.attach_fan(&legs).await {
             warn!(client = %self.peer, error = %err, "no server for a shard");
@@ -152,14 +129,10 @@ impl Session {
         let skip_header = only
             .and_then(|s| s.copy.as_ref())
             .is_some_and(|c| c.header && c.csv && only.map(|s| s.command) == Some(Command::CopyTo));
-        let replicated = match self.login.cluster.sharding.as_ref() {
-            Some(sharding) => statements.iter().all(|s| !sharding.touches_sharded(s)),
-            None => true,
-        };
         let how = Replies {
             plan,
             skip_header,
-            replicated,
+            replicated: self.replicated(statements),
             ..Replies::default()
         };
         let outcome = self.run_legs(&legs, how).await?;
@@ -169,16 +142,182 @@ impl Session {
             return self.start_copy_in(stmt, shards, implicit).await;
         }
         if implicit && matches!(outcome, Outcome::Done) {
-            self.end_implicit().await;
+            self.end_implicit(false).await;
         }
         self.after_fan(outcome, ends_transaction);
         Ok(())
     }
 
+    /// Whether the statements of a multi-statement query must run one by one: they need
+    /// different shards (sending the whole text everywhere would run each statement on
+    /// shards it does not belong to), or their rows need merging.
+    fn must_split(&self, statements: &[Statement], union: &[usize]) -> bool {
+        statements.iter().any(|stmt| {
+            matches!(
+                stmt.command,
+                Command::Select | Command::SelectForUpdate | Command::CopyFrom | Command::CopyTo
+            ) || self
+                .shards_of(std::slice::from_ref(stmt), &Default::default())
+                .map_or(true, |shards| shards != union)
+        })
+    }
+
+    /// Runs the statements of a multi-statement query one at a time, each on its own
+    /// shards, as one transaction (PostgreSQL runs such a query in an implicit transaction,
+    /// so a failing statement undoes the ones before it).
+    async fn fan_split(&mut self, sql: &str, statements: &[Statement]) -> Result<(), ClientError> {
+        let refuse = |why: &str| ErrorResponse::error("0A000", why.to_string());
+        let texts = match pg_query::split_with_parser(sql) {
+            Ok(texts) if texts.len() == statements.len() => texts,
+            _ => {
+                self.reply_error(refuse("this multi-statement query could not be split into its statements; send them one at a time"));
+                return Ok(());
+            }
+        };
+        if statements.iter().any(|s| {
+            matches!(
+                s.command,
+                Command::Begin
+                    | Command::Commit
+                    | Command::Rollback
+                    | Command::Savepoint
+                    | Command::CopyFrom
+                    | Command::CopyTo
+            )
+        }) {
+            self.reply_error(refuse("transaction control and COPY cannot be part of a multi-statement query that spans shards; send them on their own"));
+            return Ok(());
+        }
+        let mut per_statement = Vec::with_capacity(statements.len());
+        for stmt in statements {
+            match self.shards_of(std::slice::from_ref(stmt), &Default::default()) {
+                Ok(shards) => per_statement.push(shards),
+                Err(err) => {
+                    self.cout.extend_from_slice(&err);
+                    self.ready_on_fan();
+                    return Ok(());
+                }
+            }
+        }
+        let mut union: Vec<usize> = per_statement.iter().flatten().copied().collect();
+        union.sort_unstable();
+        union.dedup();
+        let all: Vec<Leg> = union
+            .iter()
+            .map(|shard| Leg {
+                shard: *shard,
+                query: Bytes::new(),
+            })
+            .collect();
+        if let Err(err) = self.attach_fan(&all).await {
+            warn!(client = %self.peer, error = %err, "no server for a shard");
+            self.reply_error(err.to_client());
+            return Ok(());
+        }
+        let implicit = self.fan_status() == b'I';
+        if implicit {
+            for shard in &union {
+                let index = self.fan_index(*shard);
+                if let Err(error) = self.fan[index].1.run_internal("BEGIN").await {
+                    self.after_fan(
+                        Outcome::Lost {
+                            shard: *shard,
+                            error,
+                        },
+                        false,
+                    );
+                    return Ok(());
+                }
+            }
+        }
+        let mut refused = false;
+        for ((text, stmt), shards) in texts.iter().zip(statements).zip(&per_statement) {
+            let (legs, plan) =
+                match self.prepare_legs(frontend::query(text), text, Some(stmt), shards) {
+                    Ok(prepared) => prepared,
+                    Err(err) => {
+                        err.encode(&mut self.cout);
+                        refused = true;
+                        break;
+                    }
+                };
+            let how = Replies {
+                plan,
+                replicated: self.replicated(std::slice::from_ref(stmt)),
+                ..Replies::default()
+            };
+            match self.run_legs(&legs, how).await? {
+                Outcome::Done => {}
+                outcome => {
+                    self.after_fan(outcome, false);
+                    return Ok(());
+                }
+            }
+            if self.fan.iter().any(|(_, s)| s.status == b'E') {
+                break;
+            }
+        }
+        if implicit {
+            self.end_implicit(refused).await;
+        } else if refused {
+            // Like an error from a server, pgDog's own error fails the transaction.
+            self.fan_aborted = true;
+        }
+        self.after_fan(Outcome::Done, false);
+        Ok(())
+    }
+
+    /// ReadyForQuery with the fan's status.
+    fn ready_on_fan(&mut self) {
+        let status = self.local_status();
+        crate::wire::backend::ready_for_query(&mut self.cout, status);
+    }
+
+    /// The statements write only tables copied on every shard: one shard's row count and
+    /// returned rows speak for all.
+    fn replicated(&self, statements: &[Statement]) -> bool {
+        match self.login.cluster.sharding.as_ref() {
+            Some(sharding) => statements.iter().all(|s| !sharding.touches_sharded(s)),
+            None => true,
+        }
+    }
+
+    /// The legs of one statement (the client's Query, or per shard its rows of a split
+    /// INSERT, or the rewritten SELECT) and the merge plan of a SELECT across shards.
+    fn prepare_legs(
+        &self,
+        msg: Bytes,
+        sql: &str,
+        only: Option<&Statement>,
+        shards: &[usize],
+    ) -> Result<(Vec<Leg>, Option<Plan>), ErrorResponse> {
+        let legs = self.build_legs(msg, sql, only, shards)?;
+        let Some(stmt) = only.filter(|s| s.command == Command::Select && legs.len() > 1) else {
+            return Ok((legs, None));
+        };
+        Ok(match plan_for(stmt, sql)? {
+            (plan, None) => (legs, Some(plan)),
+            (plan, Some(rewritten)) => {
+                let query = frontend::query(&rewritten.sql);
+                let legs = legs
+                    .into_iter()
+                    .map(|leg| Leg {
+                        shard: leg.shard,
+                        query: query.clone(),
+                    })
+                    .collect();
+                (
+                    legs,
+                    Some(plan.with_hidden(rewritten.avg, rewritten.hidden)),
+                )
+            }
+        })
+    }
+
     /// Ends the transaction pgDog opened around a write on several shards: COMMIT if every
     /// shard succeeded, else ROLLBACK everywhere.
-    pub(super) async fn end_implicit(&mut self) {
-        let failed = self.fan.iter().any(|(_, s)| s.status == b'E');
+    pub(super) async fn end_implicit(&mut self, refused: bool) {
+        let failed = refused || self.fan.iter().any(|(_, s)| s.status == b'E');
         let sql = if failed { "ROLLBACK" } else { "COMMIT" };
         let mut lost = Vec::new();
         for (shard, server) in self.fan.iter_mut() {

@@ -356,16 +356,6 @@ impl Session {
         }
         target.sort_unstable();
         target.dedup();
-        // Several statements in one query string would each need their own merge; only
-        // writes and DDL, whose replies need none, can share the shards.
-        if statements.len() > 1
-            && target.len() > 1
-            && statements.iter().any(|s| {
-                matches!(s.command, Command::Select | Command::SelectForUpdate) || s.copy.is_some()
-            })
-        {
-            return Err(multi_statement());
-        }
         if target.is_empty() {
             // Any shard will do: stay where the transaction already is.
             let here = match (&self.server, self.fan.first()) {
@@ -392,14 +382,6 @@ impl Session {
         }
         Ok(())
     }
-}
-
-fn multi_statement() -> Bytes {
-    let err = ErrorResponse::error(
-        "0A000",
-        "a query string with several statements can span shards only when none of them returns rows; send the SELECT on its own",
-    );
-    Bytes::from(err.to_bytes())
 }
 
 fn cross_shard(shards: usize) -> Bytes {
