@@ -5,11 +5,18 @@
 # reported. Both shards hold the full pgbench data set, so every lookup finds its row
 # whichever shard it lands on; what differs is only pgDog's routing work.
 #
+# The fanout modes run a lookup of four random keys (`aid IN (...) ORDER BY aid`): on the
+# single database one server answers; on the sharded one the keys almost always span both
+# shards, so pgDog runs it on both and merges the sorted rows (simple and extended
+# protocol). Both shards hold every row, so the merged result has each row twice; only the
+# cost is of interest.
+#
 # Usage: tests/bench/sharded.sh   Knobs: DURATION=8 ROUNDS=3 SCALE=10 CLIENTS=10
-#        MODES="simple extended prepared" PGDOG_BIN=path (else cargo build --release)
+#        MODES="simple extended prepared fanout fanout-extended"
+#        PGDOG_BIN=path (else cargo build --release)
 set -euo pipefail
 DURATION=${DURATION:-8}; ROUNDS=${ROUNDS:-3}; SCALE=${SCALE:-10}; CLIENTS=${CLIENTS:-10}
-MODES=${MODES:-"simple extended prepared"}
+MODES=${MODES:-"simple extended prepared fanout fanout-extended"}
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 log() { printf '[sharded-bench] %s\n' "$*" >&2; }
 bin() { command -v "$1" 2>/dev/null || ls -d /usr/lib/postgresql/*/bin/"$1" 2>/dev/null | sort -V | tail -1; }
@@ -100,8 +107,20 @@ disown
 export PGPASSWORD=bench
 for _ in $(seq 100); do psql -X -q -h 127.0.0.1 -p "$PORT" -U bench -c 'SELECT 1' single >/dev/null 2>&1 && break; sleep 0.1; done
 
+cat >"$WORK/fanout.sql" <<'SQL'
+\set a1 random(1, 100000 * :scale)
+\set a2 random(1, 100000 * :scale)
+\set a3 random(1, 100000 * :scale)
+\set a4 random(1, 100000 * :scale)
+SELECT aid, abalance FROM pgbench_accounts WHERE aid IN (:a1, :a2, :a3, :a4) ORDER BY aid;
+SQL
 run() { # mode db -> tps
-    pgbench -n -S -M "$1" -c "$CLIENTS" -j 2 -T "$DURATION" -h 127.0.0.1 -p "$PORT" -U bench "$2" 2>&1 |
+    local how=(-S -M "$1")
+    case $1 in
+        fanout) how=(-f "$WORK/fanout.sql" -M simple) ;;
+        fanout-extended) how=(-f "$WORK/fanout.sql" -M extended) ;;
+    esac
+    pgbench -n "${how[@]}" -D scale="$SCALE" -c "$CLIENTS" -j 2 -T "$DURATION" -h 127.0.0.1 -p "$PORT" -U bench "$2" 2>&1 |
         awk '/^tps/ {print $3}'
 }
 median() { printf '%s\n' "$@" | sort -n | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }

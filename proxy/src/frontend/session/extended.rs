@@ -13,7 +13,6 @@ use std::collections::VecDeque;
 use bytes::{Bytes, BytesMut};
 use tokio::io::AsyncWriteExt;
 
-use super::fanout::Leg;
 use super::responses::{Expect, Outcome, Replies};
 use super::{ClientError, Session};
 use crate::backend::prepared::server_name;
@@ -84,14 +83,7 @@ impl Session {
                 }
             }
         }
-        let legs: Vec<Leg> = shards
-            .iter()
-            .map(|s| Leg {
-                shard: *s,
-                query: Bytes::new(),
-            })
-            .collect();
-        if let Err(err) = self.attach_fan(&legs).await {
+        if let Err(err) = self.attach_fan(&shards).await {
             err.to_client().encode(&mut self.cout);
             return self.end_batch();
         }

@@ -95,7 +95,8 @@ impl Session {
                 return Ok(());
             }
         };
-        if let Err(err) = self.attach_fan(&legs).await {
+        let shards: Vec<usize> = legs.iter().map(|l| l.shard).collect();
+        if let Err(err) = self.attach_fan(&shards).await {
             warn!(client = %self.peer, error = %err, "no server for a shard");
             self.reply_error(err.to_client());
             return Ok(());
@@ -202,14 +203,7 @@ impl Session {
         let mut union: Vec<usize> = per_statement.iter().flatten().copied().collect();
         union.sort_unstable();
         union.dedup();
-        let all: Vec<Leg> = union
-            .iter()
-            .map(|shard| Leg {
-                shard: *shard,
-                query: Bytes::new(),
-            })
-            .collect();
-        if let Err(err) = self.attach_fan(&all).await {
+        if let Err(err) = self.attach_fan(&union).await {
             warn!(client = %self.peer, error = %err, "no server for a shard");
             self.reply_error(err.to_client());
             return Ok(());
@@ -397,18 +391,18 @@ impl Session {
 
     /// Makes sure the fan holds a server for every leg's shard, moving the attached
     /// server into it and opening the transaction on shards that join one.
-    pub(super) async fn attach_fan(&mut self, legs: &[Leg]) -> Result<(), BackendError> {
+    pub(super) async fn attach_fan(&mut self, shards: &[usize]) -> Result<(), BackendError> {
         self.settle_attached().await?;
         if let Some(server) = self.server.take() {
             self.fan.push((self.shard, server));
         }
         let in_transaction = self.deferred_begin.is_some() || self.fan_status() != b'I';
-        for leg in legs {
-            if self.fan.iter().any(|(s, _)| *s == leg.shard) {
+        for &shard in shards {
+            if self.fan.iter().any(|(s, _)| *s == shard) {
                 continue;
             }
-            let server = self.fan_checkout(leg.shard, in_transaction).await?;
-            self.fan.push((leg.shard, server));
+            let server = self.fan_checkout(shard, in_transaction).await?;
+            self.fan.push((shard, server));
         }
         self.fan.sort_by_key(|(s, _)| *s);
         // Every shard the transaction has reached now holds its BEGIN.
@@ -443,14 +437,7 @@ impl Session {
     }
 
     async fn fan_checkout(&mut self, shard: usize, begin: bool) -> Result<Guard, BackendError> {
-        let pool = self
-            .login
-            .cluster
-            .shards
-            .get(shard)
-            .ok_or(BackendError::Closed)?
-            .clone();
-        let mut server = pool.get().await?;
+        let mut server = self.pool_of(shard)?.get().await?;
         if server.params_fingerprint != self.params.fingerprint() {
             if let Some(sql) = self.params.sync_sql(&server.params) {
                 server.run_internal(&sql).await?;

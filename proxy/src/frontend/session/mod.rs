@@ -27,7 +27,7 @@ use super::pending::{Entry, Kind, Pending};
 use super::prepared::{ClientStatements, Statement};
 use super::Shared;
 use crate::backend::prepared::server_name;
-use crate::backend::{BackendError, Guard};
+use crate::backend::{BackendError, Guard, Pool};
 use crate::config::PoolerMode;
 use crate::router::route::Override;
 use crate::wire::backend::{ready_for_query, CLOSE_COMPLETE, PARSE_COMPLETE};
@@ -538,15 +538,18 @@ impl Session {
         self.pending.push(entry, &mut self.cout);
     }
 
-    async fn checkout(&mut self, shard: usize) -> Result<(), BackendError> {
-        let pool = self
-            .login
+    /// The pool of `shard` in the client's cluster.
+    fn pool_of(&self, shard: usize) -> Result<Arc<Pool>, BackendError> {
+        self.login
             .cluster
             .shards
             .get(shard)
-            .ok_or(BackendError::Closed)?
-            .clone();
-        let server = pool.get().await?;
+            .cloned()
+            .ok_or(BackendError::Closed)
+    }
+
+    async fn checkout(&mut self, shard: usize) -> Result<(), BackendError> {
+        let server = self.pool_of(shard)?.get().await?;
         if server.params_fingerprint != self.params.fingerprint() {
             if let Some(sql) = self.params.sync_sql(&server.params) {
                 debug!(client = %self.peer, %sql, "syncing session parameters");

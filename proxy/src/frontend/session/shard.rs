@@ -49,19 +49,7 @@ impl Session {
                     self.held.push(msg.clone());
                     return Ok(Some(Flow::Continue));
                 }
-                b'S' | b'H' if !self.held.is_empty() => {
-                    if self.release_held(tag).await? {
-                        return Ok(Some(Flow::Continue));
-                    }
-                    if self.skip_until_sync {
-                        if tag == b'S' {
-                            self.skip_until_sync = false;
-                            self.ready();
-                        }
-                        return Ok(Some(Flow::Continue));
-                    }
-                    return Ok(None);
-                }
+                b'S' | b'H' if !self.held.is_empty() => return self.release_held_at(tag).await,
                 _ => {}
             }
         }
@@ -93,19 +81,7 @@ impl Session {
                 self.held.push(msg.clone());
                 Ok(Some(Flow::Continue))
             }
-            b'S' | b'H' if !self.held.is_empty() => {
-                if self.release_held(tag).await? {
-                    return Ok(Some(Flow::Continue));
-                }
-                if self.skip_until_sync {
-                    if tag == b'S' {
-                        self.skip_until_sync = false;
-                        self.ready();
-                    }
-                    return Ok(Some(Flow::Continue));
-                }
-                Ok(None)
-            }
+            b'S' | b'H' if !self.held.is_empty() => self.release_held_at(tag).await,
             _ => Ok(None),
         }
     }
@@ -230,6 +206,23 @@ impl Session {
         err.encode(&mut self.cout);
         self.ready();
         Some(Flow::Continue)
+    }
+
+    /// Releases the held batch at its Sync or Flush (`tag`). `None`: the Sync or Flush
+    /// goes on to the batch's server.
+    async fn release_held_at(&mut self, tag: u8) -> Result<Option<Flow>, ClientError> {
+        if self.release_held(tag).await? {
+            return Ok(Some(Flow::Continue));
+        }
+        if self.skip_until_sync {
+            // pgDog answered the batch with an error; like PostgreSQL, it ends at Sync.
+            if tag == b'S' {
+                self.skip_until_sync = false;
+                self.ready();
+            }
+            return Ok(Some(Flow::Continue));
+        }
+        Ok(None)
     }
 
     /// Routes the held batch, checks out its shard and sends the batch there. True when
