@@ -19,6 +19,9 @@ pub struct ShardedEnv {
     pub password: String,
     /// Each shard's (port, database name).
     pub locations: Vec<(u16, String)>,
+    /// The config pgDog was started with, to start another with a variation.
+    pub pgdog_toml: String,
+    pub users_toml: String,
 }
 
 /// Where each shard lives: `None` puts it on the shared server.
@@ -94,6 +97,8 @@ pub async fn sharded_env(
         user: tenant.user,
         password: tenant.password,
         locations,
+        pgdog_toml,
+        users_toml,
     }
 }
 

@@ -42,10 +42,26 @@ impl Plan {
                 "{what} must be a non-negative integer literal in a query across shards"
             ))),
         };
+        let refuse = |what: &str| {
+            Err(unsupported(format!("{what} across shards is not supported; filter on the sharding key so the query runs on one shard")))
+        };
         if stmt.aggregates.iter().any(|a| a.distinct) {
-            return Err(unsupported(
-                "aggregates with DISTINCT cannot be combined across shards".to_string(),
-            ));
+            return refuse("an aggregate with DISTINCT");
+        }
+        if stmt.other_aggregates {
+            return refuse("an aggregate other than a plain COUNT, SUM, MIN, MAX or AVG of a column (or one inside an expression)");
+        }
+        if stmt.window_functions {
+            return refuse("a window function");
+        }
+        if stmt.having {
+            return refuse("HAVING");
+        }
+        if stmt.group_by_other {
+            return refuse("GROUP BY on something that is not an output column");
+        }
+        if stmt.distinct_on {
+            return refuse("DISTINCT ON");
         }
         Ok(Plan {
             order_by: stmt
@@ -60,7 +76,8 @@ impl Plan {
                 .iter()
                 .map(|a| (a.function, a.position))
                 .collect(),
-            group_by: !stmt.group_by.is_empty(),
+            // SELECT DISTINCT is a GROUP BY of every column: rows are folded by value.
+            group_by: !stmt.group_by.is_empty() || stmt.distinct,
             avg: Vec::new(),
             hidden: 0,
         })
@@ -145,6 +162,12 @@ impl Merge {
                 ));
             };
             let field = &columns.fields[index];
+            if !value::orderable(field.type_oid) {
+                return Err(unsupported(format!(
+                    "ORDER BY \"{}\" across shards: pgDog cannot order values of type oid {}",
+                    field.name, field.type_oid
+                )));
+            }
             keys.push(SortColumn {
                 index,
                 oid: field.type_oid,
@@ -158,6 +181,18 @@ impl Merge {
                 return Err(unsupported(format!(
                     "aggregate at column {} is not in the result",
                     position + 1
+                )));
+            }
+            let field = &columns.fields[*position];
+            let supported = match function {
+                AggregateFunction::Count | AggregateFunction::Sum => value::addable(field.type_oid),
+                AggregateFunction::Min | AggregateFunction::Max => value::orderable(field.type_oid),
+                AggregateFunction::Avg => true,
+            };
+            if !supported {
+                return Err(unsupported(format!(
+                    "{function:?} of type oid {} across shards is not supported",
+                    field.type_oid
                 )));
             }
             if *function == AggregateFunction::Avg && !plan.avg.iter().any(|a| a.avg == *position) {
@@ -194,6 +229,11 @@ impl Merge {
     /// The RowDescription the client gets.
     pub fn describe(&self, out: &mut BytesMut) {
         self.columns.encode(out, self.visible);
+    }
+
+    /// How many values each row from a shard has (hidden columns included).
+    pub fn width(&self) -> usize {
+        self.columns.fields.len()
     }
 
     /// Rows sent so far (the count of the merged CommandComplete).

@@ -1,8 +1,9 @@
 //! CancelRequest forwarding.
 //!
-//! Each client gets a BackendKeyData made up by pgDog. While the client has a server
-//! checked out, its slot names that server and the server's own key; a CancelRequest
-//! carrying the client's key is sent on to that server, and to nobody else.
+//! Each client gets a BackendKeyData made up by pgDog. While the client has servers
+//! checked out (one, or one per shard while a statement spans shards), its slot names them
+//! with their own keys; a CancelRequest carrying the client's key is sent on to those
+//! servers, and to nobody else.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -22,7 +23,8 @@ pub struct Target {
     pub secret: i32,
 }
 
-pub type Slot = Arc<Mutex<Option<Target>>>;
+/// The servers a client's query may be running on; empty while it has none.
+pub type Slot = Arc<Mutex<Vec<Target>>>;
 
 #[derive(Default)]
 pub struct CancelRegistry {
@@ -48,16 +50,17 @@ impl CancelRegistry {
 
     /// Forwards a cancel for the client with this key, if it is running a query.
     pub async fn cancel(&self, pid: i32, secret: i32) {
-        let target = self
+        let targets = self
             .clients
             .get(&(pid, secret))
-            .and_then(|slot| *slot.lock().unwrap_or_else(|e| e.into_inner()));
-        match target {
-            Some(target) => {
-                info!(server = %target.addr, "forwarding cancel request");
-                send_cancel(target).await;
-            }
-            None => debug!("cancel request for no running query ignored"),
+            .map(|slot| slot.lock().unwrap_or_else(|e| e.into_inner()).clone())
+            .unwrap_or_default();
+        if targets.is_empty() {
+            debug!("cancel request for no running query ignored");
+        }
+        for target in targets {
+            info!(server = %target.addr, "forwarding cancel request");
+            send_cancel(target).await;
         }
     }
 }

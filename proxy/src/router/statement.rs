@@ -114,6 +114,12 @@ pub struct Copy {
     pub header: bool,
     /// The delimiter; tab for text, comma for CSV unless given.
     pub delimiter: Option<char>,
+    /// `FORMAT binary`.
+    pub binary: bool,
+    /// `QUOTE`, `ESCAPE` and `NULL` when given.
+    pub quote: Option<char>,
+    pub escape: Option<char>,
+    pub null: Option<String>,
     /// `COPY (query) TO …` rather than a table.
     pub from_query: bool,
 }
@@ -140,6 +146,21 @@ pub struct Statement {
     pub aggregates: Vec<Aggregate>,
     /// GROUP BY keys as output positions (0-based) where they match an output column.
     pub group_by: Vec<usize>,
+    /// GROUP BY has keys that are not output columns (expressions, hidden columns,
+    /// ROLLUP/CUBE/GROUPING SETS).
+    pub group_by_other: bool,
+    /// `SELECT DISTINCT` (without ON).
+    pub distinct: bool,
+    /// `SELECT DISTINCT ON (…)`.
+    pub distinct_on: bool,
+    /// A HAVING clause.
+    pub having: bool,
+    /// Window functions (`… OVER (…)`) in the target list.
+    pub window_functions: bool,
+    /// Aggregates in the target list that are not a plain COUNT/SUM/MIN/MAX/AVG of their
+    /// own column: other aggregate functions, aggregates inside expressions, FILTER,
+    /// ordered-set aggregates.
+    pub other_aggregates: bool,
     /// Output column names, as PostgreSQL will name them (best effort).
     pub targets: Vec<String>,
     /// The statement changes data or takes row locks (including writes inside CTEs and
@@ -167,6 +188,12 @@ impl Statement {
             offset: None,
             aggregates: Vec::new(),
             group_by: Vec::new(),
+            group_by_other: false,
+            distinct: false,
+            distinct_on: false,
+            having: false,
+            window_functions: false,
+            other_aggregates: false,
             targets: Vec::new(),
             writes: false,
             read_only_transaction: false,

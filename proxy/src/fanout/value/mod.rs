@@ -76,6 +76,34 @@ fn malformed(what: &'static str) -> ValueError {
     ValueError::Malformed { what }
 }
 
+/// Whether [`compare`] knows how PostgreSQL orders values of type `oid`.
+pub fn orderable(oid: u32) -> bool {
+    matches!(
+        oid,
+        BOOL | INT2
+            | INT4
+            | INT8
+            | OID
+            | FLOAT4
+            | FLOAT8
+            | NUMERIC
+            | TEXT
+            | VARCHAR
+            | NAME
+            | BPCHAR
+            | DATE
+            | TIME
+            | TIMESTAMP
+            | TIMESTAMPTZ
+            | UUID
+    )
+}
+
+/// Whether [`add`] can combine partial sums of type `oid`.
+pub fn addable(oid: u32) -> bool {
+    matches!(oid, INT2 | INT4 | INT8 | FLOAT4 | FLOAT8 | NUMERIC)
+}
+
 /// Orders two non-NULL values of type `oid` as PostgreSQL's default btree operator class does
 /// (text types compare bytewise: the servers run with the C collation).
 pub fn compare(oid: u32, format: Format, a: &[u8], b: &[u8]) -> Result<Ordering, ValueError> {

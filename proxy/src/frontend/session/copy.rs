@@ -43,6 +43,15 @@ pub(super) fn copy_key(
     else {
         return Ok(None);
     };
+    if copy.binary {
+        return Err(ErrorResponse::error(
+            "0A000",
+            format!(
+                "COPY of sharded table \"{}\" in binary format is not supported; use text or CSV",
+                table.name
+            ),
+        ));
+    }
     match copy.columns.iter().position(|c| *c == config.column) {
         Some(index) => Ok(Some((config.clone(), index))),
         None => Err(ErrorResponse::error(
@@ -74,9 +83,21 @@ impl Session {
             .unwrap_or_default();
         let copy = stmt.copy.clone().unwrap_or_default();
         let splitter = match copy_key(stmt, &tables) {
+            // On one shard (a forced one), every row goes there.
+            Ok(Some(_)) if shards.len() == 1 => None,
             Ok(Some((config, index))) => {
-                let delimiter = copy.delimiter.and_then(|d| u8::try_from(d).ok());
-                let format = CopyFormat::new(copy.csv, delimiter, copy.header);
+                let byte = |c: Option<char>| c.and_then(|c| u8::try_from(c).ok());
+                let mut format = CopyFormat::new(copy.csv, byte(copy.delimiter), copy.header);
+                if let Some(quote) = byte(copy.quote) {
+                    format.quote = quote;
+                    format.escape = quote;
+                }
+                if let Some(escape) = byte(copy.escape) {
+                    format.escape = escape;
+                }
+                if let Some(null) = &copy.null {
+                    format.null = null.as_bytes().to_vec();
+                }
                 Some((RowSplitter::new(format, index), config))
             }
             // Checked before the COPY was sent; a table that is not sharded.
@@ -269,8 +290,8 @@ impl Session {
     }
 
     fn end_copy(&mut self, outcome: Outcome) -> Result<(), ClientError> {
-        self.fan_copy = None;
-        self.after_fan(outcome, false);
+        let implicit = self.fan_copy.take().is_some_and(|c| c.implicit);
+        self.after_fan(outcome, implicit);
         Ok(())
     }
 }

@@ -19,7 +19,6 @@ use crate::backend::prepared::server_name;
 use crate::backend::BackendError;
 use crate::fanout::merge::Plan;
 use crate::router::rewrite::{self, ShardLimit};
-use crate::router::route::Params;
 use crate::router::statement::{Command, Statement};
 use crate::wire::error::ServerError;
 use crate::wire::frontend::{self, Parse};
@@ -41,24 +40,23 @@ impl Session {
             .encode(&mut self.cout);
             return self.end_batch();
         }
-        let Bound {
-            statements,
-            params,
-            rest,
-        } = self.bound_statement(&held)?;
-        let binds = held.iter().any(|m| m.tag() == b'B');
+        let Bound { statements, rest } = self.bound_statement(&held)?;
         let shards = match shards {
             Some(shards) => shards,
-            // Parse and Describe only read the catalog, which every shard has alike.
-            None if !binds => vec![self.fan.first().map_or(0, |(s, _)| *s)],
-            None => match self.shards_of(&statements, &params) {
-                Ok(shards) => shards,
+            None => match self.batch_shards(&held)? {
+                Ok(Some(shards)) => shards,
+                // Parse and Describe only read the catalog, which every shard has alike.
+                Ok(None) => vec![self.fan.first().map_or(0, |(s, _)| *s)],
                 Err(err) => {
                     self.cout.extend_from_slice(&err);
                     return self.end_batch();
                 }
             },
         };
+        if let Err(err) = check_portals(&held, shards.len()) {
+            err.encode(&mut self.cout);
+            return self.end_batch();
+        }
         let only = match &statements[..] {
             [only] => Some(only),
             _ => None,
@@ -71,6 +69,14 @@ impl Session {
                 return self.end_batch();
             }
             if stmt.command == Command::Select {
+                if distinct_binds(&held) > 1 {
+                    ErrorResponse::error(
+                        "0A000",
+                        "a batch that binds several statements cannot merge a SELECT across shards; send a Sync after each",
+                    )
+                    .encode(&mut self.cout);
+                    return self.end_batch();
+                }
                 match plan_with_rewrite(stmt, rest.as_deref()) {
                     Ok((p, rewritten)) => {
                         plan = Some(p);
@@ -120,7 +126,7 @@ impl Session {
                         shard: *shard,
                         error,
                     },
-                    false,
+                    implicit,
                 );
                 return Ok(());
             }
@@ -140,7 +146,7 @@ impl Session {
         if implicit && matches!(outcome, Outcome::Done) {
             self.end_implicit(false).await;
         }
-        self.after_fan(outcome, false);
+        self.after_fan(outcome, implicit);
         Ok(())
     }
 
@@ -207,10 +213,8 @@ impl Session {
                             .map(|r| r.to_vec())
                             .or_else(|| Some(self.statements.get(name)?.rest.to_vec()))
                     };
-                    let (formats, values) = frontend::bind_params(msg)?;
                     return Ok(Bound {
                         statements: summaries(rest.as_deref()),
-                        params: Params { values, formats },
                         rest,
                     });
                 }
@@ -219,7 +223,6 @@ impl Session {
         }
         Ok(Bound {
             statements: summaries(first_parse),
-            params: Params::default(),
             rest: None,
         })
     }
@@ -349,7 +352,11 @@ impl Session {
                         ),
                         _ => out.extend_from_slice(msg.bytes()),
                     }
-                    expect.push_back(Expect::Describe { visible: true });
+                    expect.push_back(if kind == b'P' {
+                        Expect::Describe { visible: true }
+                    } else {
+                        Expect::DescribeStatement
+                    });
                     described_portal = kind == b'P';
                 }
                 b'E' => {
@@ -380,12 +387,51 @@ impl Session {
     }
 }
 
+/// How many different statement names the batch's Binds use.
+fn distinct_binds(held: &[Message]) -> usize {
+    let mut names: Vec<&str> = held
+        .iter()
+        .filter(|m| m.tag() == b'B')
+        .filter_map(|m| frontend::bind_statement(m).ok())
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    names.len()
+}
+
 /// The statement a batch executes.
 struct Bound {
     statements: Vec<Statement>,
-    params: Params,
     /// Its Parse body after the name: text, NUL, parameter types.
     rest: Option<Vec<u8>>,
+}
+
+/// What a batch on several shards cannot do: fetch a portal a few rows at a time (each
+/// shard would hand out its own first rows), or run a portal opened by an earlier batch,
+/// or bind several different statements when the shards run a rewritten one.
+fn check_portals(held: &[Message], shards: usize) -> Result<(), ErrorResponse> {
+    if shards < 2 {
+        return Ok(());
+    }
+    let refuse = |why: &str| Err(ErrorResponse::error("0A000", why.to_string()));
+    let mut bound = false;
+    for msg in held {
+        match msg.tag() {
+            b'B' => bound = true,
+            b'E' => {
+                let mut r = crate::wire::Reader::new(msg.body());
+                let max_rows = r.cstr().and_then(|_| r.i32()).unwrap_or(0);
+                if max_rows > 0 {
+                    return refuse("fetching a result a few rows at a time (Execute with a row limit) is not supported across shards");
+                }
+                if !bound {
+                    return refuse("a portal opened by an earlier batch cannot run across shards");
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// The merge plan of a SELECT a batch runs on several shards, and the unnamed Parse of

@@ -70,14 +70,29 @@ impl Session {
         };
         let command = only.map(|s| s.command);
         let ends_transaction = matches!(command, Some(Command::Commit | Command::Rollback));
-        if self.fan_status() == b'E' {
+        // ROLLBACK TO SAVEPOINT is how a failed transaction recovers; every shard still
+        // holds the savepoint unless one was lost.
+        let rollback_to = command == Some(Command::Savepoint)
+            && sql
+                .trim_start()
+                .get(..8)
+                .is_some_and(|w| w.eq_ignore_ascii_case("rollback"));
+        let recovers = rollback_to && !self.fan_aborted;
+        if self.fan_status() == b'E' && !recovers {
             return self.in_failed_transaction(command).await;
         }
         if matches!(
             command,
-            Some(Command::Begin | Command::Commit | Command::Rollback | Command::Savepoint)
+            Some(
+                Command::Begin
+                    | Command::Commit
+                    | Command::Rollback
+                    | Command::Savepoint
+                    | Command::Set
+            )
         ) {
-            // Transaction control belongs to every shard the transaction reached.
+            // Transaction control belongs to every shard the transaction reached, and a
+            // SET to every shard the session holds.
             shards = self.fan.iter().map(|(s, _)| *s).collect();
             if let Some(shard) = self.server.as_ref().map(|_| self.shard) {
                 shards.push(shard);
@@ -121,7 +136,7 @@ impl Session {
                             shard: leg.shard,
                             error,
                         },
-                        false,
+                        true,
                     );
                     return Ok(());
                 }
@@ -145,7 +160,7 @@ impl Session {
         if implicit && matches!(outcome, Outcome::Done) {
             self.end_implicit(false).await;
         }
-        self.after_fan(outcome, ends_transaction);
+        self.after_fan(outcome, ends_transaction || implicit);
         Ok(())
     }
 
@@ -218,7 +233,7 @@ impl Session {
                             shard: *shard,
                             error,
                         },
-                        false,
+                        true,
                     );
                     return Ok(());
                 }
@@ -243,7 +258,7 @@ impl Session {
             match self.run_legs(&legs, how).await? {
                 Outcome::Done => {}
                 outcome => {
-                    self.after_fan(outcome, false);
+                    self.after_fan(outcome, implicit);
                     return Ok(());
                 }
             }
@@ -348,6 +363,13 @@ impl Session {
                 let tables = self.login.cluster.sharding.as_ref().map(|s| &s.tables[..]);
                 super::copy::copy_key(stmt, tables.unwrap_or_default())?;
             }
+            if stmt.command == Command::CopyTo && stmt.copy.as_ref().is_some_and(|c| c.binary) {
+                // Each shard's binary stream has its own header and trailer.
+                return Err(ErrorResponse::error(
+                    "0A000",
+                    "COPY TO in binary format across shards is not supported; use text or CSV",
+                ));
+            }
             if stmt.command == Command::Insert {
                 if let Some(rows) = self.insert_row_shards(stmt)? {
                     let mut legs = Vec::new();
@@ -407,20 +429,30 @@ impl Session {
         self.fan.sort_by_key(|(s, _)| *s);
         // Every shard the transaction has reached now holds its BEGIN.
         self.deferred_begin = None;
-        if let Some(server) = self.fan.first().map(|(_, s)| s) {
-            *self.slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(super::Target {
-                addr: server.peer,
-                pid: server.backend_key.0,
-                secret: server.backend_key.1,
-            });
-        }
+        // A cancel reaches every shard the statement may be running on.
+        let mut slot = self.slot.lock().unwrap_or_else(|e| e.into_inner());
+        slot.clear();
+        slot.extend(self.fan.iter().map(|(_, server)| super::Target {
+            addr: server.peer,
+            pid: server.backend_key.0,
+            secret: server.backend_key.1,
+        }));
+        drop(slot);
         Ok(())
     }
 
     /// Reads what the attached server still owes the client, so it can join the fan at a
     /// statement boundary.
     async fn settle_attached(&mut self) -> Result<(), BackendError> {
-        use tokio::io::AsyncReadExt;
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        if let Some(server) = self.server.as_deref_mut() {
+            // Messages of earlier pipelined statements may still wait to be written; their
+            // replies are what the server owes.
+            if !self.sout.is_empty() {
+                server.stream.write_all(&self.sout).await?;
+                self.sout.clear();
+            }
+        }
         while !self.pending.is_idle() {
             let Some(server) = self.server.as_deref_mut() else {
                 return Ok(());
@@ -449,12 +481,20 @@ impl Session {
                 .clone()
                 .unwrap_or_else(|| "BEGIN".to_string());
             server.run_internal(&sql).await?;
+            // The transaction's savepoints, so RELEASE and ROLLBACK TO work on this shard
+            // as on the others.
+            for savepoint in self.txn_savepoints.clone() {
+                server.run_internal(&savepoint).await?;
+            }
         }
         Ok(server)
     }
 
     /// Bookkeeping after a fanned-out query: give servers back at the end of a
     /// transaction, or give up on a fan that lost a server.
+    /// `ends_transaction`: the statement was the client's COMMIT or ROLLBACK, or a
+    /// transaction pgDog itself opened around it; losing a shard then leaves no
+    /// transaction for the client to end.
     pub(super) fn after_fan(&mut self, outcome: Outcome, ends_transaction: bool) {
         match outcome {
             Outcome::Done | Outcome::CopyIn => {
@@ -485,6 +525,7 @@ impl Session {
         let idle = self.fan.iter().all(|(_, s)| s.status == b'I');
         if idle {
             self.txn_begin = None;
+            self.txn_savepoints.clear();
             self.forced_local = None;
             if self.login.mode == PoolerMode::Transaction {
                 self.clear_slot();
@@ -519,6 +560,7 @@ impl Session {
     pub(super) async fn rollback_fan(&mut self) {
         self.fan_aborted = false;
         self.txn_begin = None;
+        self.txn_savepoints.clear();
         self.forced_local = None;
         self.clear_slot();
         for (shard, mut server) in std::mem::take(&mut self.fan) {
@@ -550,6 +592,19 @@ impl Session {
     /// After the client left: roll back and return every server of the fan.
     pub(super) fn finish_fan(&mut self) {
         let peer = self.peer;
+        if std::mem::take(&mut self.fan_busy) {
+            // The client left mid-statement: cancel what runs and close the connections,
+            // whose replies nobody will read.
+            info!(client = %peer, "client left mid-query on several shards; cancelling and closing their servers");
+            for (_, server) in std::mem::take(&mut self.fan) {
+                tokio::spawn(super::super::cancel::send_cancel(super::Target {
+                    addr: server.peer,
+                    pid: server.backend_key.0,
+                    secret: server.backend_key.1,
+                }));
+            }
+            return;
+        }
         for (_, mut server) in std::mem::take(&mut self.fan) {
             let mode = self.login.mode;
             tokio::spawn(async move {

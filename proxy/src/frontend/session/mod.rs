@@ -76,10 +76,18 @@ pub struct Session {
     fan: Vec<(usize, Guard)>,
     /// A transaction on the fan lost a shard: only its end is accepted.
     fan_aborted: bool,
+    /// The fan's servers are running a statement whose replies are not all read yet.
+    fan_busy: bool,
     /// A COPY FROM STDIN running on the fan.
     fan_copy: Option<copy::FanCopy>,
     /// The text of the client's BEGIN while its transaction lasts, for shards that join it.
     txn_begin: Option<String>,
+    /// The transaction's SAVEPOINT / RELEASE / ROLLBACK TO statements, in order, replayed
+    /// on shards that join it.
+    txn_savepoints: Vec<String>,
+    /// The text of the last unnamed statement sent to the attached server (sharded
+    /// databases only): a later Bind of it is routed by it.
+    last_unnamed: Option<String>,
 }
 
 enum Event {
@@ -127,8 +135,11 @@ impl Session {
             held: Vec::new(),
             fan: Vec::new(),
             fan_aborted: false,
+            fan_busy: false,
             fan_copy: None,
             txn_begin: None,
+            txn_savepoints: Vec::new(),
+            last_unnamed: None,
         }
     }
 
@@ -497,6 +508,9 @@ impl Session {
             debug!(client = %self.peer, statement = parse.name, query = parse.query, "parse");
         }
         if parse.name.is_empty() {
+            if self.login.cluster.sharding.is_some() {
+                self.last_unnamed = Some(parse.query.to_string());
+            }
             self.forward(msg, Some(Kind::Parse(None)));
             return Ok(());
         }
@@ -558,11 +572,14 @@ impl Session {
                     .push(Entry::Swallow(Kind::Query), &mut self.cout);
             }
         }
-        *self.slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(Target {
+        let mut slot = self.slot.lock().unwrap_or_else(|e| e.into_inner());
+        slot.clear();
+        slot.push(Target {
             addr: server.peer,
             pid: server.backend_key.0,
             secret: server.backend_key.1,
         });
+        drop(slot);
         if let Some(begin) = self.deferred_begin.take() {
             // The client's BEGIN, answered by pgDog earlier, now opens the transaction on
             // the shard the transaction reached.

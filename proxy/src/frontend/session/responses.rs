@@ -68,7 +68,14 @@ impl Session {
         at: &[usize],
         how: Replies,
     ) -> Result<Outcome, ClientError> {
-        match self.merge_inner(at, how).await {
+        // Until the merge ends, a client that leaves takes the servers down with it: their
+        // protocol state is mid-statement.
+        self.fan_busy = true;
+        let result = self.merge_inner(at, how).await;
+        if !matches!(result, Err(Step::Client(_))) {
+            self.fan_busy = false;
+        }
+        match result {
             Ok(outcome) => Ok(outcome),
             Err(Step::Client(err)) => Err(err),
             Err(Step::Lost((index, error))) => Ok(Outcome::Lost {
@@ -119,6 +126,12 @@ impl Session {
                         self.fan[index].1.status = status.unwrap_or(b'I');
                     }
                     return Ok(Outcome::Done);
+                }
+                b'T' if expect.front() == Some(&Expect::DescribeStatement) => {
+                    expect.pop_front();
+                    self.cout
+                        .extend_from_slice(heads[0].as_ref().expect("read").bytes());
+                    heads.iter_mut().for_each(|h| *h = None);
                 }
                 b'T' => {
                     let visible = visible(&mut expect, true);
@@ -226,6 +239,7 @@ impl Session {
         if visible {
             merge.describe(&mut self.cout);
         }
+        let width = merge.width();
         heads.iter_mut().for_each(|h| *h = None);
         if merge.aggregates() {
             for (slot, &index) in heads.iter_mut().zip(at) {
@@ -235,7 +249,7 @@ impl Session {
                         *slot = Some(msg);
                         break;
                     }
-                    match parse_row(&msg) {
+                    match parse_row(&msg).filter(|r| r.len() == width) {
                         Some(row) => merge.fold(row),
                         None => return Err(bad_row(index)),
                     }
@@ -264,7 +278,9 @@ impl Session {
                     // A table copied on every shard: one shard's rows are all of them.
                     let copy_elsewhere = replicated && i > 0;
                     if !merge.full() && !copy_elsewhere {
-                        let row = parse_row(&msg).ok_or_else(|| bad_row(index))?;
+                        let row = parse_row(&msg)
+                            .filter(|r| r.len() == width)
+                            .ok_or_else(|| bad_row(index))?;
                         merge.emit(&mut self.cout, &row, Some(msg.bytes()));
                         self.flush_if_large().await?;
                     }
@@ -275,7 +291,7 @@ impl Session {
         // k-way merge: each shard's current row; the smallest goes out next.
         let mut current: Vec<Option<(Vec<Option<Bytes>>, Message)>> = vec![None; at.len()];
         for i in 0..at.len() {
-            current[i] = self.next_row(at[i], &mut heads[i]).await?;
+            current[i] = self.next_row(at[i], &mut heads[i], width).await?;
         }
         loop {
             let mut best: Option<usize> = None;
@@ -297,7 +313,7 @@ impl Session {
             let (row, msg) = current[best].take().expect("chosen");
             merge.emit(&mut self.cout, &row, Some(msg.bytes()));
             self.flush_if_large().await?;
-            current[best] = self.next_row(at[best], &mut heads[best]).await?;
+            current[best] = self.next_row(at[best], &mut heads[best], width).await?;
         }
         Ok(Some(merge.sent()))
     }
@@ -308,13 +324,16 @@ impl Session {
         &mut self,
         index: usize,
         head: &mut Option<Message>,
+        width: usize,
     ) -> Result<Option<(Vec<Option<Bytes>>, Message)>, Step> {
         let msg = self.next_reply(index).await?;
         if msg.tag() != b'D' {
             *head = Some(msg);
             return Ok(None);
         }
-        let row = parse_row(&msg).ok_or_else(|| bad_row(index))?;
+        let row = parse_row(&msg)
+            .filter(|r| r.len() == width)
+            .ok_or_else(|| bad_row(index))?;
         Ok(Some((row, msg)))
     }
 
@@ -356,6 +375,15 @@ impl Session {
                 None => self.next_reply(index).await?,
             };
             while msg.tag() != b'Z' {
+                if msg.tag() == b'G' {
+                    // This shard waits for COPY data the merge will never send: end it.
+                    let server = &mut self.fan[index].1;
+                    server
+                        .stream
+                        .write_all(b"f\0\0\0\x05\0")
+                        .await
+                        .map_err(|e| Step::Lost((index, e.into())))?;
+                }
                 msg = self.next_reply(index).await?;
             }
             self.fan[index].1.status = msg.body().first().copied().unwrap_or(b'I');
@@ -421,8 +449,16 @@ pub(super) struct Replies {
 /// A reply-bearing message of an extended-protocol batch, in the order sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Expect {
-    Parse { visible: bool },
-    Describe { visible: bool },
+    Parse {
+        visible: bool,
+    },
+    /// A Describe of a portal: its RowDescription describes the rows of an Execute.
+    Describe {
+        visible: bool,
+    },
+    /// A Describe of a statement (always the client's): its RowDescription is sent as
+    /// the first shard sent it, with the statement's own columns.
+    DescribeStatement,
 }
 
 /// Whether the next reply of this kind goes to the client (everything not listed does).
@@ -435,6 +471,10 @@ fn visible(expect: &mut VecDeque<Expect>, describe: bool) -> bool {
         Some(Expect::Describe { visible }) if describe => {
             expect.pop_front();
             visible
+        }
+        Some(Expect::DescribeStatement) if describe => {
+            expect.pop_front();
+            true
         }
         _ => true,
     }

@@ -36,7 +36,14 @@ impl Session {
             self.pending
                 .on_server(msg.bytes(), &mut self.cout, &mut parses);
             match msg.tag() {
-                b'Z' => server.status = msg.body().first().copied().unwrap_or(b'I'),
+                b'Z' => {
+                    server.status = msg.body().first().copied().unwrap_or(b'I');
+                    if server.status == b'I' {
+                        // SET LOCAL pgdog.* lasts until the transaction ends (session mode
+                        // keeps the server past that).
+                        self.forced_local = None;
+                    }
+                }
                 b'S' => {
                     server.note_parameter(msg.body());
                     // While attached, the server's parameters change only because of this
@@ -76,7 +83,7 @@ impl Session {
     }
 
     pub(super) fn clear_slot(&self) {
-        *self.slot.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        self.slot.lock().unwrap_or_else(|e| e.into_inner()).clear();
     }
 
     /// After the client is gone: make its server safe for the next client, or close it.

@@ -12,7 +12,6 @@ use std::collections::HashMap;
 use bytes::{Bytes, BytesMut};
 
 use super::{ClientError, Flow, Session};
-use crate::config::PoolerMode;
 use crate::frontend::pending::Entry;
 use crate::router::route::{Override, Params, Shards};
 use crate::router::statement::{Command, Statement};
@@ -38,12 +37,11 @@ impl Session {
         if !self.fan.is_empty() || self.fan_aborted {
             return self.extended_on_fan(msg).await.map(Some);
         }
-        if self.server.is_some() && self.login.mode == PoolerMode::Transaction {
-            // At a batch boundary inside a transaction, hold the batch like a session without
-            // a server does: its statement may need another shard, which the fan can add.
-            let boundary = self.held.is_empty()
-                && self.pending.is_idle()
-                && self.server.as_ref().is_some_and(|s| s.status == b'T');
+        if self.server.is_some() {
+            // At a batch boundary (inside a transaction, or in session mode), hold the batch
+            // like a session without a server does: its statement may need another shard,
+            // which the fan can add.
+            let boundary = self.held.is_empty() && self.pending.is_idle();
             match tag {
                 b'P' | b'B' | b'D' | b'E' | b'C' if boundary || !self.held.is_empty() => {
                     self.held.push(msg.clone());
@@ -55,7 +53,7 @@ impl Session {
         }
         if self.server.is_some() {
             if tag == b'B' {
-                let routed = self.route_bind(msg, &HashMap::new(), None)?;
+                let routed = self.route_bind(msg, &HashMap::new(), self.last_unnamed.as_deref())?;
                 if let Err(err) = routed.and_then(|shard| self.same_shard(shard)) {
                     // Reported in order, after the replies to what the server already has.
                     self.pending.push(Entry::Local(err), &mut self.cout);
@@ -100,6 +98,15 @@ impl Session {
                     self.fan_batch(held, None).await?;
                 }
             }
+            b'F' => {
+                ErrorResponse::error(
+                    "0A000",
+                    "the function call protocol is not supported inside a transaction that spans shards",
+                )
+                .encode(&mut self.cout);
+                let status = self.fan_status();
+                ready_for_query(&mut self.cout, status);
+            }
             // Flush: the replies come at Sync. Left-over COPY messages after a COPY that
             // already ended are dropped, as PostgreSQL does.
             _ => {}
@@ -111,6 +118,15 @@ impl Session {
         let sql = frontend::query_text(msg)?;
         let summaries = self.shared.parse_cache.get(sql);
         if let [only] = &summaries[..] {
+            match only.command {
+                // Shards that join this transaction later open it the same way.
+                Command::Begin => {
+                    self.txn_begin = Some(sql.to_string());
+                    self.txn_savepoints.clear();
+                }
+                Command::Savepoint => self.txn_savepoints.push(sql.to_string()),
+                _ => {}
+            }
             if let Some(flow) = self.local_command(only, msg) {
                 return Ok(Some(flow));
             }
@@ -165,8 +181,9 @@ impl Session {
                         ))
                     }
                 };
-                let in_transaction =
-                    self.server.is_some() || self.deferred_begin.is_some() || !self.fan.is_empty();
+                let in_transaction = self.server.as_ref().is_some_and(|s| s.status != b'I')
+                    || self.deferred_begin.is_some()
+                    || self.fan_status() != b'I';
                 if set.local {
                     // Like PostgreSQL, SET LOCAL outside a transaction has no effect.
                     if in_transaction {
@@ -230,10 +247,52 @@ impl Session {
     /// to do so).
     async fn release_held(&mut self, tag: u8) -> Result<bool, ClientError> {
         let held = std::mem::take(&mut self.held);
+        let shards = match self.batch_shards(&held)? {
+            Ok(shards) => shards,
+            Err(err) => {
+                self.cout.extend_from_slice(&err);
+                self.skip_until_sync = true;
+                return Ok(false);
+            }
+        };
+        let here = self.server.as_ref().map(|_| self.shard);
+        let elsewhere = match (&shards, here) {
+            (Some(shards), _) if shards.len() > 1 => true,
+            (Some(shards), Some(here)) => shards[0] != here,
+            _ => false,
+        };
+        if elsewhere {
+            if tag == b'S' {
+                self.fan_batch(held, shards).await?;
+            } else {
+                // The replies of a batch on several shards come at Sync.
+                self.held = held;
+            }
+            return Ok(true);
+        }
+        // A batch without Bind (prepare, describe) reads only the catalog, which every
+        // shard has alike.
+        let shard = shards.and_then(|s| s.first().copied()).unwrap_or(0);
+        if self.server.is_none() && !self.checkout_or_report(shard, b'P').await {
+            return Ok(false);
+        }
+        for msg in held {
+            self.dispatch(msg)?;
+        }
+        Ok(false)
+    }
+
+    /// The shards a held batch runs on: those of its Binds, which must agree (`None`
+    /// without a Bind). The outer error is a malformed message; the inner one is for the
+    /// client.
+    pub(super) fn batch_shards(
+        &self,
+        held: &[Message],
+    ) -> Result<Result<Option<Vec<usize>>, Bytes>, ClientError> {
         let mut named: HashMap<String, String> = HashMap::new();
-        let mut unnamed: Option<String> = None;
-        let mut shard = None;
-        for msg in &held {
+        let mut unnamed: Option<String> = self.last_unnamed.clone();
+        let mut shards: Option<Vec<usize>> = None;
+        for msg in held {
             match msg.tag() {
                 b'P' => {
                     let parse = Parse::decode(msg)?;
@@ -244,43 +303,26 @@ impl Session {
                     }
                 }
                 b'B' => {
-                    match self
-                        .bind_shards(msg, &named, unnamed.as_deref())
-                        .map_err(ClientError::from)?
-                    {
-                        Ok(shards)
-                            if shards.len() > 1
-                                || (self.server.is_some() && shards[0] != self.shard) =>
-                        {
-                            if tag == b'S' {
-                                self.fan_batch(held, Some(shards)).await?;
-                            } else {
-                                // The replies of a batch on several shards come at Sync.
-                                self.held = held;
-                            }
-                            return Ok(true);
+                    let these = match self.bind_shards(msg, &named, unnamed.as_deref())? {
+                        Ok(these) => these,
+                        Err(err) => return Ok(Err(err)),
+                    };
+                    match &shards {
+                        Some(earlier) if *earlier != these => {
+                            let err = ErrorResponse::error(
+                                "0A000",
+                                "the statements of this pipeline belong to different shards; pgDog routes a batch (up to Sync) as one",
+                            )
+                            .with_detail("Send a Sync between statements for different shards, or use the simple query protocol.");
+                            return Ok(Err(Bytes::from(err.to_bytes())));
                         }
-                        Ok(shards) => shard = shards.first().copied(),
-                        Err(err) => {
-                            self.cout.extend_from_slice(&err);
-                            self.skip_until_sync = true;
-                            return Ok(false);
-                        }
+                        _ => shards = Some(these),
                     }
-                    break;
                 }
                 _ => {}
             }
         }
-        // A batch without Bind (prepare, describe) reads only the catalog, which every
-        // shard has alike.
-        if self.server.is_none() && !self.checkout_or_report(shard.unwrap_or(0), b'P').await {
-            return Ok(false);
-        }
-        for msg in held {
-            self.dispatch(msg)?;
-        }
-        Ok(false)
+        Ok(Ok(shards))
     }
 
     /// The shard of the statement a Bind executes, on a server already attached. The

@@ -153,7 +153,13 @@ fn summarize_node(node: &NodeEnum) -> Statement {
                 };
                 let arg = def.arg.as_deref().and_then(string);
                 match def.defname.as_str() {
-                    "format" => details.csv = arg.as_deref() == Some("csv"),
+                    "format" => {
+                        details.csv = arg.as_deref() == Some("csv");
+                        details.binary = arg.as_deref() == Some("binary");
+                    }
+                    "quote" => details.quote = arg.and_then(|q| q.chars().next()),
+                    "escape" => details.escape = arg.and_then(|e| e.chars().next()),
+                    "null" => details.null = arg,
                     "header" => {
                         details.header = !matches!(arg.as_deref(), Some("false" | "off" | "0"))
                             && !matches!(
@@ -244,6 +250,101 @@ fn summarize_node(node: &NodeEnum) -> Statement {
     }
 }
 
+/// Aggregate functions PostgreSQL ships besides the five pgDog combines across shards.
+const OTHER_AGGREGATES: &[&str] = &[
+    "array_agg",
+    "string_agg",
+    "bool_and",
+    "bool_or",
+    "every",
+    "bit_and",
+    "bit_or",
+    "bit_xor",
+    "json_agg",
+    "jsonb_agg",
+    "json_object_agg",
+    "jsonb_object_agg",
+    "json_agg_strict",
+    "jsonb_agg_strict",
+    "xmlagg",
+    "stddev",
+    "stddev_pop",
+    "stddev_samp",
+    "variance",
+    "var_pop",
+    "var_samp",
+    "corr",
+    "covar_pop",
+    "covar_samp",
+    "regr_avgx",
+    "regr_avgy",
+    "regr_count",
+    "regr_intercept",
+    "regr_r2",
+    "regr_slope",
+    "regr_sxx",
+    "regr_sxy",
+    "regr_syy",
+    "percentile_cont",
+    "percentile_disc",
+    "mode",
+    "rank",
+    "dense_rank",
+    "percent_rank",
+    "cume_dist",
+    "range_agg",
+    "range_intersect_agg",
+    "any_value",
+];
+
+/// Whether a target expression holds window functions, and aggregates pgDog cannot
+/// combine across shards: anything but a plain COUNT/SUM/MIN/MAX/AVG standing alone.
+fn aggregate_shape(val: &NodeEnum) -> (bool, bool) {
+    let plain = |call: &pg_query::protobuf::FuncCall| {
+        let name = call.funcname.last().and_then(string).unwrap_or_default();
+        matches!(name.as_str(), "count" | "sum" | "min" | "max" | "avg")
+    };
+    let mut window = false;
+    let mut other = false;
+    let mut visit = |call: &pg_query::protobuf::FuncCall, top: bool| {
+        if call.over.is_some() {
+            window = true;
+            return;
+        }
+        let name = call.funcname.last().and_then(string).unwrap_or_default();
+        let aggregate = plain(call) || OTHER_AGGREGATES.contains(&name.as_str());
+        if !aggregate {
+            return;
+        }
+        let simple = top
+            && plain(call)
+            && call.agg_filter.is_none()
+            && call.agg_order.is_empty()
+            && !call.agg_within_group;
+        if !simple {
+            other = true;
+        }
+    };
+    if let NodeEnum::FuncCall(call) = val {
+        visit(call, true);
+    }
+    for (node, _, _, _) in val.nodes() {
+        if let pg_query::NodeRef::FuncCall(call) = node {
+            // The top-level call itself was visited above.
+            if !std::ptr::eq(
+                call,
+                match val {
+                    NodeEnum::FuncCall(top) => &**top,
+                    _ => std::ptr::null(),
+                },
+            ) {
+                visit(call, false);
+            }
+        }
+    }
+    (window, other)
+}
+
 fn select_details(select: &SelectStmt, stmt: &mut Statement) {
     with_tables(
         select.with_clause.as_ref().map(|w| &w.ctes),
@@ -263,6 +364,19 @@ fn select_details(select: &SelectStmt, stmt: &mut Statement) {
     }
     from_tables(&select.from_clause, &mut stmt.tables);
     where_predicates(select.where_clause.as_deref(), &mut stmt.predicates);
+    // Plain DISTINCT is a one-element list holding nothing; DISTINCT ON lists expressions.
+    stmt.distinct_on = select.distinct_clause.iter().any(|d| d.node.is_some());
+    stmt.distinct = !select.distinct_clause.is_empty() && !stmt.distinct_on;
+    stmt.having = select.having_clause.is_some();
+    for target in &select.target_list {
+        if let Some(NodeEnum::ResTarget(res)) = target.node.as_ref() {
+            if let Some(val) = res.val.as_deref().and_then(|n| n.node.as_ref()) {
+                let (window, other) = aggregate_shape(val);
+                stmt.window_functions |= window;
+                stmt.other_aggregates |= other;
+            }
+        }
+    }
     for (position, target) in select.target_list.iter().enumerate() {
         let Some(NodeEnum::ResTarget(res)) = target.node.as_ref() else {
             continue;
@@ -314,8 +428,9 @@ fn select_details(select: &SelectStmt, stmt: &mut Statement) {
             },
             _ => None,
         };
-        if let Some(p) = position {
-            stmt.group_by.push(p);
+        match position {
+            Some(p) => stmt.group_by.push(p),
+            None => stmt.group_by_other = true,
         }
     }
     for sort in &select.sort_clause {

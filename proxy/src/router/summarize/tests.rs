@@ -144,3 +144,27 @@ fn multiple_statements_and_errors() {
     assert!(bad[0].parse_error.is_some());
     assert_eq!(summarize("").len(), 1);
 }
+
+#[test]
+fn what_cross_shard_merging_cannot_combine_is_flagged() {
+    let one = |sql: &str| summarize(sql).into_iter().next().unwrap();
+    let plain = one("SELECT region, count(*), sum(x), avg(y) FROM t GROUP BY region");
+    assert!(!plain.other_aggregates && !plain.window_functions && !plain.group_by_other);
+    assert!(one("SELECT count(*)::int FROM t").other_aggregates);
+    assert!(one("SELECT sum(x) + 1 FROM t").other_aggregates);
+    assert!(one("SELECT string_agg(name, ',') FROM t").other_aggregates);
+    assert!(one("SELECT count(*) FILTER (WHERE x > 1) FROM t").other_aggregates);
+    assert!(one("SELECT id, row_number() OVER () FROM t").window_functions);
+    assert!(one("SELECT count(*) FROM t GROUP BY region").group_by_other);
+    assert!(one("SELECT region, count(*) FROM t GROUP BY ROLLUP (region)").group_by_other);
+    assert!(one("SELECT region FROM t GROUP BY region HAVING count(*) > 1").having);
+    let distinct = one("SELECT DISTINCT region FROM t");
+    assert!(distinct.distinct && !distinct.distinct_on);
+    let on = one("SELECT DISTINCT ON (region) region, id FROM t");
+    assert!(on.distinct_on && !on.distinct);
+    let copy = one("COPY t FROM STDIN WITH (FORMAT binary)");
+    assert!(copy.copy.unwrap().binary);
+    let copy = one("COPY t (a) FROM STDIN WITH (FORMAT csv, QUOTE '|', NULL 'nil')");
+    let copy = copy.copy.unwrap();
+    assert_eq!((copy.quote, copy.null.as_deref()), (Some('|'), Some("nil")));
+}
