@@ -46,6 +46,8 @@ pub struct Tenant {
 /// authenticate, with md5 meaning "SCRAM or md5, as the role is stored".
 const PG_HBA: &str = "\
 local all all trust
+local replication all trust
+host replication postgres 127.0.0.1/32 trust
 host all postgres 127.0.0.1/32 trust
 host all pgdog_trust 127.0.0.1/32 trust
 host all all 127.0.0.1/32 md5
@@ -119,6 +121,85 @@ impl PgServer {
             }
         }
         unreachable!()
+    }
+
+    /// A streaming replica of `primary`: `pg_basebackup -R` into a new data directory,
+    /// started on its own port, returned once it accepts connections and has replayed
+    /// everything the primary had written when it was made.
+    pub async fn replica_of(primary: &PgServer) -> PgServer {
+        let dir = temp_dir("pg-replica-");
+        give_to_postgres(dir.path());
+        let data = dir.path().join("data");
+        let out = pg_command(&pg_bin("pg_basebackup"))
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-U",
+                "postgres",
+                "-X",
+                "stream",
+                "-R",
+                "-c",
+                "fast",
+                "-p",
+            ])
+            .arg(primary.port.to_string())
+            .arg("-D")
+            .arg(&data)
+            .output()
+            .expect("run pg_basebackup");
+        assert!(
+            out.status.success(),
+            "pg_basebackup failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let mut server = PgServer {
+            dir,
+            port: 0,
+            settings: primary.settings.clone(),
+            child: None,
+        };
+        for attempt in 1..=3 {
+            server.port = free_port();
+            match server.spawn_and_wait().await {
+                Ok(()) => break,
+                Err(log) if attempt < 3 && log.contains("could not bind") => continue,
+                Err(log) => panic!("replica did not start (port {}), log:\n{log}", server.port),
+            }
+        }
+        server.wait_for_replay(primary).await;
+        server
+    }
+
+    /// Waits until this replica has replayed everything `primary` has written so far.
+    pub async fn wait_for_replay(&self, primary: &PgServer) {
+        let lsn: String = primary
+            .superuser()
+            .await
+            .query_one("SELECT pg_current_wal_lsn()::text", &[])
+            .await
+            .unwrap()
+            .get(0);
+        let me = self.superuser().await;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let caught_up: bool = me
+                .query_one(
+                    "SELECT coalesce(pg_last_wal_replay_lsn() >= $1::text::pg_lsn, false)",
+                    &[&lsn],
+                )
+                .await
+                .unwrap()
+                .get(0);
+            if caught_up {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "replica did not catch up within 30 s"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     pub fn port(&self) -> u16 {

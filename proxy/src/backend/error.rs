@@ -37,6 +37,18 @@ pub enum BackendError {
 }
 
 impl BackendError {
+    /// The server could not be reached or broke down: another host may do better, and
+    /// this one deserves a ban.
+    pub fn is_unreachable(&self) -> bool {
+        matches!(
+            self,
+            BackendError::Connect { .. }
+                | BackendError::ConnectTimeout { .. }
+                | BackendError::Io(_)
+                | BackendError::Protocol(_)
+        )
+    }
+
     /// The ErrorResponse a client sees for this failure, in PostgreSQL's terms.
     pub fn to_client(&self) -> ErrorResponse {
         match self {

@@ -5,14 +5,16 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{Pool, PoolSettings, ServerAddress};
+use super::balance::Balance;
+use super::{Host, Pool, PoolSettings, ServerAddress, Shard};
 use crate::config::{Config, Database, Role, User};
 use crate::router::route::Sharding;
 
-/// The servers one (database, user) pair reaches: a pool per shard, and how to route.
+/// The servers one (database, user) pair reaches: its shards' hosts, and how to route.
 pub struct Cluster {
-    pub shards: Vec<Arc<Pool>>,
-    /// `None` for a single-shard database without sharded tables: nothing to route.
+    pub shards: Vec<Arc<Shard>>,
+    /// `None` for a single-shard database without sharded tables or replicas: nothing to
+    /// route.
     pub sharding: Option<Sharding>,
 }
 
@@ -28,23 +30,44 @@ impl Pools {
             let count = config.shard_count(&user.database);
             let mut shards = Vec::with_capacity(count);
             for shard in 0..count {
-                // Until replicas are load balanced, each shard is served by its primary
-                // (or its first entry if no primary is marked).
                 let entries: Vec<&Database> = config
                     .database_entries(&user.database)
                     .filter(|d| d.shard == shard)
                     .collect();
-                let Some(db) = entries
+                let host = |db: &Database| {
+                    Host::new(
+                        Pool::new(address(db, user), settings(config, user)),
+                        db.role,
+                        db.lb_weight,
+                    )
+                };
+                let primary = entries
                     .iter()
                     .find(|d| d.role == Role::Primary)
-                    .or(entries.first())
-                else {
-                    continue;
+                    .map(|d| host(d));
+                let replicas = entries
+                    .iter()
+                    .filter(|d| d.role == Role::Replica)
+                    .map(|d| host(d))
+                    .collect();
+                let first = entries.first();
+                let g = &config.general;
+                let balance = Balance {
+                    strategy: first
+                        .and_then(|d| d.load_balancing_strategy)
+                        .unwrap_or(g.load_balancing_strategy),
+                    split: first
+                        .and_then(|d| d.read_write_split)
+                        .unwrap_or(g.read_write_split),
+                    ban_timeout: Duration::from_millis(g.ban_timeout),
                 };
-                shards.push(Pool::new(address(db, user), settings(config, user)));
+                shards.push(Arc::new(Shard::new(primary, replicas, balance)));
             }
             let tables: Vec<_> = config.sharded_tables(&user.database).cloned().collect();
-            let sharding = (count > 1 || !tables.is_empty()).then_some(Sharding {
+            // Replicas need every statement classified as a read or a write, which is the
+            // routing path's job even with one shard.
+            let replicated = shards.iter().any(|s| s.has_replicas());
+            let sharding = (count > 1 || !tables.is_empty() || replicated).then_some(Sharding {
                 shards: count,
                 tables,
             });
@@ -68,7 +91,11 @@ impl Pools {
     }
 
     fn pools(&self) -> impl Iterator<Item = &Arc<Pool>> {
-        self.by_key.values().flat_map(|c| c.shards.iter())
+        self.by_key.values().flat_map(|c| {
+            c.shards
+                .iter()
+                .flat_map(|s| s.primary.iter().chain(s.replicas.iter()).map(|h| &h.pool))
+        })
     }
 
     pub async fn close(&self) {

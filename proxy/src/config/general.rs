@@ -28,6 +28,26 @@ pub enum Role {
     Replica,
 }
 
+/// How reads are spread over a shard's servers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Strategy {
+    /// In turn, in proportion to `lb_weight`.
+    RoundRobin,
+    /// At random, in proportion to `lb_weight`.
+    Random,
+    /// The server with the fewest connections in use (per unit of `lb_weight`).
+    LeastActiveConnections,
+}
+
+/// Whether the primary also serves reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReadWriteSplit {
+    IncludePrimary,
+    ExcludePrimary,
+}
+
 /// `[general]`. Timeouts are in milliseconds, as in pgdog.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -46,6 +66,10 @@ pub struct General {
     /// How many renamed prepared statements one server connection keeps before the least
     /// recently prepared is closed.
     pub prepared_statements_limit: usize,
+    pub load_balancing_strategy: Strategy,
+    pub read_write_split: ReadWriteSplit,
+    /// How long a replica that could not be reached stays out of rotation.
+    pub ban_timeout: u64,
 }
 
 impl Default for General {
@@ -63,6 +87,9 @@ impl Default for General {
             idle_timeout: 60_000,
             shutdown_timeout: 60_000,
             prepared_statements_limit: 500,
+            load_balancing_strategy: Strategy::RoundRobin,
+            read_write_split: ReadWriteSplit::IncludePrimary,
+            ban_timeout: 60_000,
         }
     }
 }
@@ -100,6 +127,12 @@ pub struct Database {
     pub shard: usize,
     #[serde(default = "Database::default_role")]
     pub role: Role,
+    /// This server's share of reads relative to the shard's other servers.
+    #[serde(default = "Database::default_weight")]
+    pub lb_weight: u32,
+    /// Per-database overrides of the `[general]` keys of the same name.
+    pub load_balancing_strategy: Option<Strategy>,
+    pub read_write_split: Option<ReadWriteSplit>,
 }
 
 impl Database {
@@ -109,6 +142,10 @@ impl Database {
 
     fn default_role() -> Role {
         Role::Primary
+    }
+
+    fn default_weight() -> u32 {
+        1
     }
 
     pub fn server_database(&self) -> &str {

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-pub use general::{AuthType, Database, General, PoolerMode, Role};
+pub use general::{AuthType, Database, General, PoolerMode, ReadWriteSplit, Role, Strategy};
 pub use sharding::{Mapping, MappingValue, ShardedTable};
 pub use users::User;
 

@@ -152,7 +152,12 @@ async fn handle(shared: Arc<Shared>, mut stream: TcpStream, peer: SocketAddr) {
             return;
         }
     };
-    let pool = logged_in.cluster.shards.first().cloned();
+    let pool = logged_in
+        .cluster
+        .shards
+        .first()
+        .and_then(|s| s.any_pool())
+        .cloned();
     let params = match pool {
         Some(pool) => pool.startup_params().await,
         None => Err(crate::backend::BackendError::Closed),

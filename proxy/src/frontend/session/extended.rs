@@ -89,7 +89,8 @@ impl Session {
                 }
             }
         }
-        if let Err(err) = self.attach_fan(&shards).await {
+        let role = self.role_for(&statements);
+        if let Err(err) = self.attach_fan(&shards, role).await {
             err.to_client().encode(&mut self.cout);
             return self.end_batch();
         }

@@ -17,7 +17,7 @@ use tracing::{info, warn};
 use super::responses::{Outcome, Replies};
 use super::{ClientError, Session};
 use crate::backend::{BackendError, Guard};
-use crate::config::PoolerMode;
+use crate::config::{PoolerMode, Role};
 use crate::fanout::merge::Plan;
 use crate::router::rewrite::{self, FanoutSql, ShardLimit};
 use crate::router::statement::{Command, Statement};
@@ -111,7 +111,8 @@ impl Session {
             }
         };
         let shards: Vec<usize> = legs.iter().map(|l| l.shard).collect();
-        if let Err(err) = self.attach_fan(&shards).await {
+        let role = self.role_for(statements);
+        if let Err(err) = self.attach_fan(&shards, role).await {
             warn!(client = %self.peer, error = %err, "no server for a shard");
             self.reply_error(err.to_client());
             return Ok(());
@@ -218,7 +219,8 @@ impl Session {
         let mut union: Vec<usize> = per_statement.iter().flatten().copied().collect();
         union.sort_unstable();
         union.dedup();
-        if let Err(err) = self.attach_fan(&union).await {
+        let role = self.role_for(statements);
+        if let Err(err) = self.attach_fan(&union, role).await {
             warn!(client = %self.peer, error = %err, "no server for a shard");
             self.reply_error(err.to_client());
             return Ok(());
@@ -413,7 +415,11 @@ impl Session {
 
     /// Makes sure the fan holds a server for every leg's shard, moving the attached
     /// server into it and opening the transaction on shards that join one.
-    pub(super) async fn attach_fan(&mut self, shards: &[usize]) -> Result<(), BackendError> {
+    pub(super) async fn attach_fan(
+        &mut self,
+        shards: &[usize],
+        role: Role,
+    ) -> Result<(), BackendError> {
         self.settle_attached().await?;
         if let Some(server) = self.server.take() {
             self.fan.push((self.shard, server));
@@ -423,7 +429,7 @@ impl Session {
             if self.fan.iter().any(|(s, _)| *s == shard) {
                 continue;
             }
-            let server = self.fan_checkout(shard, in_transaction).await?;
+            let server = self.fan_checkout(shard, in_transaction, role).await?;
             self.fan.push((shard, server));
         }
         self.fan.sort_by_key(|(s, _)| *s);
@@ -468,8 +474,20 @@ impl Session {
         Ok(())
     }
 
-    async fn fan_checkout(&mut self, shard: usize, begin: bool) -> Result<Guard, BackendError> {
-        let mut server = self.pool_of(shard)?.get().await?;
+    async fn fan_checkout(
+        &mut self,
+        shard: usize,
+        begin: bool,
+        role: Role,
+    ) -> Result<Guard, BackendError> {
+        // Inside a transaction the primary (unless it began READ ONLY); outside one, the
+        // statement's own role.
+        let role = if begin && !self.txn_read_only {
+            Role::Primary
+        } else {
+            role
+        };
+        let mut server = self.get_server(shard, role).await?;
         if server.params_fingerprint != self.params.fingerprint() {
             if let Some(sql) = self.params.sync_sql(&server.params) {
                 server.run_internal(&sql).await?;
@@ -527,6 +545,7 @@ impl Session {
             self.txn_begin = None;
             self.txn_savepoints.clear();
             self.forced_local = None;
+            self.forced_role_local = None;
             if self.login.mode == PoolerMode::Transaction {
                 self.clear_slot();
                 for (_, server) in self.fan.drain(..) {

@@ -27,8 +27,8 @@ use super::pending::{Entry, Kind, Pending};
 use super::prepared::{ClientStatements, Statement};
 use super::Shared;
 use crate::backend::prepared::server_name;
-use crate::backend::{BackendError, Guard, Pool};
-use crate::config::PoolerMode;
+use crate::backend::{BackendError, Guard};
+use crate::config::{PoolerMode, Role};
 use crate::router::route::Override;
 use crate::wire::backend::{ready_for_query, CLOSE_COMPLETE, PARSE_COMPLETE};
 use crate::wire::frontend::{self, Parse};
@@ -65,6 +65,13 @@ pub struct Session {
     /// A BEGIN pgDog answered itself on a sharded database: sent to the first shard the
     /// transaction reaches.
     deferred_begin: Option<Bytes>,
+    /// `SET pgdog.role`, and its `SET LOCAL` form.
+    forced_role: Option<Role>,
+    forced_role_local: Option<Role>,
+    /// The client's BEGIN said READ ONLY: the transaction may run on a replica.
+    txn_read_only: bool,
+    /// The next checkout is for a batch that only prepares or describes statements.
+    catalog_only: bool,
     /// `SET pgdog.shard` / `SET pgdog.sharding_key`, and their `SET LOCAL` forms (which
     /// last until the transaction ends).
     forced: Option<Override>,
@@ -132,6 +139,10 @@ impl Session {
             deferred_begin: None,
             forced: None,
             forced_local: None,
+            forced_role: None,
+            forced_role_local: None,
+            txn_read_only: false,
+            catalog_only: false,
             held: Vec::new(),
             fan: Vec::new(),
             fan_aborted: false,
@@ -379,7 +390,7 @@ impl Session {
                 }
                 _ => {}
             }
-            if !self.checkout_or_report(0, tag).await {
+            if !self.checkout_or_report(0, Role::Primary, tag).await {
                 return Ok(Flow::Continue);
             }
         }
@@ -388,8 +399,8 @@ impl Session {
 
     /// Checks out a server of `shard`; on failure tells the client (as PostgreSQL would for
     /// a message of type `tag`) and returns false.
-    async fn checkout_or_report(&mut self, shard: usize, tag: u8) -> bool {
-        match self.checkout(shard).await {
+    async fn checkout_or_report(&mut self, shard: usize, role: Role, tag: u8) -> bool {
+        match self.checkout(shard, role).await {
             Ok(()) => true,
             Err(err) => {
                 warn!(client = %self.peer, error = %err, "no server for client");
@@ -552,18 +563,42 @@ impl Session {
         self.pending.push(entry, &mut self.cout);
     }
 
-    /// The pool of `shard` in the client's cluster.
-    fn pool_of(&self, shard: usize) -> Result<Arc<Pool>, BackendError> {
-        self.login
+    /// A server of `shard` for `role`: the balancing strategy's host first, then the
+    /// others. A replica that cannot give a connection is banned and the next host tried;
+    /// nothing was sent yet, so the client sees an error only when every host failed.
+    async fn get_server(&self, shard: usize, role: Role) -> Result<Guard, BackendError> {
+        let shard = self
+            .login
             .cluster
             .shards
             .get(shard)
             .cloned()
-            .ok_or(BackendError::Closed)
+            .ok_or(BackendError::Closed)?;
+        let mut last = BackendError::Closed;
+        let candidates = if self.catalog_only {
+            shard.peek_candidates(role)
+        } else {
+            shard.candidates(role)
+        };
+        for host in candidates {
+            host.stats
+                .picks
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            match host.pool.get().await {
+                Ok(server) => return Ok(server),
+                Err(err) if err.is_unreachable() => {
+                    warn!(server = %host.pool.addr, error = %err, role = ?host.role, "server unreachable; trying another");
+                    shard.failed(&host);
+                    last = err;
+                }
+                Err(err) => return Err(err),
+            }
+        }
+        Err(last)
     }
 
-    async fn checkout(&mut self, shard: usize) -> Result<(), BackendError> {
-        let server = self.pool_of(shard)?.get().await?;
+    async fn checkout(&mut self, shard: usize, role: Role) -> Result<(), BackendError> {
+        let server = self.get_server(shard, role).await?;
         if server.params_fingerprint != self.params.fingerprint() {
             if let Some(sql) = self.params.sync_sql(&server.params) {
                 debug!(client = %self.peer, %sql, "syncing session parameters");

@@ -42,6 +42,7 @@ impl Session {
                         // SET LOCAL pgdog.* lasts until the transaction ends (session mode
                         // keeps the server past that).
                         self.forced_local = None;
+                        self.forced_role_local = None;
                     }
                 }
                 b'S' => {
@@ -76,6 +77,7 @@ impl Session {
         {
             self.clear_slot();
             self.forced_local = None;
+            self.forced_role_local = None;
             if let Some(server) = self.server.take() {
                 server.release();
             }

@@ -12,6 +12,7 @@ use std::collections::HashMap;
 use bytes::{Bytes, BytesMut};
 
 use super::{ClientError, Flow, Session};
+use crate::config::Role;
 use crate::frontend::pending::Entry;
 use crate::router::route::{Override, Params, Shards};
 use crate::router::statement::{Command, Statement};
@@ -122,6 +123,7 @@ impl Session {
                 // Shards that join this transaction later open it the same way.
                 Command::Begin => {
                     self.txn_begin = Some(sql.to_string());
+                    self.txn_read_only = only.read_only_transaction;
                     self.txn_savepoints.clear();
                 }
                 Command::Savepoint => self.txn_savepoints.push(sql.to_string()),
@@ -144,7 +146,8 @@ impl Session {
             self.fan_query(bytes, sql, &summaries, shards).await?;
             return Ok(Some(Flow::Continue));
         }
-        if self.server.is_none() && !self.checkout_or_report(shards[0], b'Q').await {
+        let role = self.role_for(&summaries);
+        if self.server.is_none() && !self.checkout_or_report(shards[0], role, b'Q').await {
             return Ok(Some(Flow::Continue));
         }
         Ok(None)
@@ -162,6 +165,9 @@ impl Session {
             Command::Set => {
                 let set = stmt.set.as_ref()?;
                 let name = set.name.strip_prefix("pgdog.")?;
+                if name == "role" {
+                    return self.set_role(set.value.as_deref(), set.local);
+                }
                 let value = match (name, set.value.as_deref()) {
                     (_, None) => None,
                     ("shard", Some(v)) => match v.trim().parse() {
@@ -219,6 +225,105 @@ impl Session {
         }
     }
 
+    /// `SET [LOCAL] pgdog.role = primary | replica` (or RESET).
+    fn set_role(&mut self, value: Option<&str>, local: bool) -> Option<Flow> {
+        let role = match value.map(|v| v.trim().to_ascii_lowercase()) {
+            None => None,
+            Some(v) if v == "primary" => Some(Role::Primary),
+            Some(v) if v == "replica" => Some(Role::Replica),
+            Some(v) => {
+                return self.reject(ErrorResponse::error(
+                    "22023",
+                    format!("invalid value for pgdog.role: \"{v}\" (primary or replica)"),
+                ))
+            }
+        };
+        if local {
+            let in_transaction = self.server.as_ref().is_some_and(|s| s.status != b'I')
+                || self.deferred_begin.is_some()
+                || self.fan_status() != b'I';
+            if in_transaction {
+                self.forced_role_local = role;
+            }
+        } else {
+            self.forced_role = role;
+        }
+        command_complete(&mut self.cout, "SET");
+        self.ready();
+        Some(Flow::Continue)
+    }
+
+    /// Where `statements` may run: a replica for reads outside a transaction (or in one
+    /// that began READ ONLY), the primary for everything else; a `pgdog_role` comment or
+    /// `SET pgdog.role` decides first.
+    pub(super) fn role_for(&self, statements: &[Statement]) -> Role {
+        let comment = statements
+            .iter()
+            .find_map(|s| s.comment.as_deref().and_then(comment_role));
+        if let Some(role) = comment.or(self.forced_role_local).or(self.forced_role) {
+            return role;
+        }
+        if self.deferred_begin.is_some() || self.fan_status() != b'I' {
+            return if self.txn_read_only {
+                Role::Replica
+            } else {
+                Role::Primary
+            };
+        }
+        let reads = !statements.is_empty()
+            && statements
+                .iter()
+                .all(|s| matches!(s.command, Command::Select | Command::Show) && !s.writes);
+        if reads {
+            Role::Replica
+        } else {
+            Role::Primary
+        }
+    }
+
+    /// The role of a held batch: that of the statements its Binds run (a batch that only
+    /// prepares or describes reads the catalog, which replicas have too).
+    fn batch_role(&self, held: &[Message]) -> Result<Role, ClientError> {
+        let mut named: HashMap<&str, &str> = HashMap::new();
+        let mut unnamed: Option<&str> = self.last_unnamed.as_deref();
+        let mut statements = Vec::new();
+        for msg in held {
+            match msg.tag() {
+                b'P' => {
+                    let parse = Parse::decode(msg)?;
+                    if parse.name.is_empty() {
+                        unnamed = Some(parse.query);
+                    } else {
+                        named.insert(parse.name, parse.query);
+                    }
+                }
+                b'B' => {
+                    let name = frontend::bind_statement(msg)?;
+                    let sql = if name.is_empty() {
+                        unnamed.map(str::to_string)
+                    } else {
+                        named.get(name).map(|s| s.to_string()).or_else(|| {
+                            let stmt = self.statements.get(name)?;
+                            Reader::new(&stmt.rest).cstr().map(str::to_string)
+                        })
+                    };
+                    match sql {
+                        Some(sql) => {
+                            statements.extend(self.shared.parse_cache.get(&sql).iter().cloned())
+                        }
+                        // Unknown: let the primary report it.
+                        None => return Ok(Role::Primary),
+                    }
+                }
+                _ => {}
+            }
+        }
+        if statements.is_empty() {
+            return Ok(Role::Replica);
+        }
+        Ok(self.role_for(&statements))
+    }
+
     fn reject(&mut self, err: ErrorResponse) -> Option<Flow> {
         err.encode(&mut self.cout);
         self.ready();
@@ -273,7 +378,11 @@ impl Session {
         // A batch without Bind (prepare, describe) reads only the catalog, which every
         // shard has alike.
         let shard = shards.and_then(|s| s.first().copied()).unwrap_or(0);
-        if self.server.is_none() && !self.checkout_or_report(shard, b'P').await {
+        let role = self.batch_role(&held)?;
+        self.catalog_only = !held.iter().any(|m| m.tag() == b'B');
+        let attached = self.server.is_some() || self.checkout_or_report(shard, role, b'P').await;
+        self.catalog_only = false;
+        if !attached {
             return Ok(false);
         }
         for msg in held {
@@ -417,6 +526,23 @@ impl Session {
         }
         Ok(())
     }
+}
+
+/// `pgdog_role: primary|replica` in a comment.
+fn comment_role(comment: &str) -> Option<Role> {
+    for part in comment.split([',', ';']) {
+        let Some((key, value)) = part.split_once(':').or_else(|| part.split_once('=')) else {
+            continue;
+        };
+        if key.trim() == "pgdog_role" {
+            return match value.trim().trim_matches('\'').trim_matches('"') {
+                "primary" => Some(Role::Primary),
+                "replica" => Some(Role::Replica),
+                _ => None,
+            };
+        }
+    }
+    None
 }
 
 fn cross_shard(shards: usize) -> Bytes {

@@ -1,0 +1,252 @@
+//! Load balancing over real streaming replicas (made with `pg_basebackup -R`): reads spread
+//! over the replicas by strategy and weight, writes and transactions go to the primary, a
+//! READ ONLY transaction to a replica, manual role overrides, and a replica that goes down
+//! is banned while reads move to the others (and to the primary when none is left).
+
+use std::collections::HashMap;
+
+use pgdog_tests::*;
+use tokio_postgres::Client;
+
+struct Replicated {
+    primary: PgServer,
+    replicas: Vec<PgServer>,
+    user: String,
+    password: String,
+    database: String,
+}
+
+async fn replicated(prefix: &str) -> Replicated {
+    let primary = PgServer::start().await;
+    let tenant = primary.tenant(prefix, PasswordKind::Scram).await;
+    let owner = connect(&primary.url(&tenant.user, &tenant.password, &tenant.database)).await;
+    owner
+        .batch_execute("CREATE TABLE items (id bigint PRIMARY KEY, name text)")
+        .await
+        .unwrap();
+    let mut replicas = Vec::new();
+    for _ in 0..2 {
+        replicas.push(PgServer::replica_of(&primary).await);
+    }
+    Replicated {
+        primary,
+        replicas,
+        user: tenant.user,
+        password: tenant.password,
+        database: tenant.database,
+    }
+}
+
+/// pgDog in front of `env` with extra `[general]` lines and per-replica extra lines.
+async fn pgdog(env: &Replicated, general: &str, replica_extra: &[&str]) -> (Pgdog, String) {
+    let port = free_port();
+    let mut toml = format!(
+        "[general]\nhost = \"127.0.0.1\"\nport = {port}\ndefault_pool_size = 4\nmin_pool_size = 0\nconnect_timeout = 1000\n{general}\n\n\
+         [[databases]]\nname = \"app\"\nhost = \"127.0.0.1\"\nport = {}\ndatabase_name = \"{}\"\nrole = \"primary\"\n\n",
+        env.primary.port(),
+        env.database
+    );
+    for (i, replica) in env.replicas.iter().enumerate() {
+        toml.push_str(&format!(
+            "[[databases]]\nname = \"app\"\nhost = \"127.0.0.1\"\nport = {}\ndatabase_name = \"{}\"\nrole = \"replica\"\n{}\n\n",
+            replica.port(),
+            env.database,
+            replica_extra.get(i).copied().unwrap_or("")
+        ));
+    }
+    let users = format!(
+        "[[users]]\nname = \"{}\"\ndatabase = \"app\"\npassword = \"{}\"\n",
+        env.user, env.password
+    );
+    let pgdog = Pgdog::start(&toml, &users).await;
+    let url = pgdog.url(&env.user, &env.password, "app");
+    (pgdog, url)
+}
+
+async fn port_of(client: &Client, sql: &str) -> u16 {
+    let rows = text_rows(client, sql).await;
+    rows[0][0].as_deref().unwrap().parse().unwrap()
+}
+
+/// Which server port answered each of `n` reads.
+async fn spread(client: &Client, n: usize) -> HashMap<u16, usize> {
+    let mut seen = HashMap::new();
+    for _ in 0..n {
+        *seen
+            .entry(port_of(client, "SELECT inet_server_port()").await)
+            .or_default() += 1;
+    }
+    seen
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_go_to_replicas_and_writes_to_the_primary() {
+    let env = replicated("lb_split").await;
+    let (p, r1, r2) = (
+        env.primary.port(),
+        env.replicas[0].port(),
+        env.replicas[1].port(),
+    );
+    let (_pgdog, url) = pgdog(&env, "read_write_split = \"exclude_primary\"", &[]).await;
+    let client = connect(&url).await;
+
+    let seen = spread(&client, 30).await;
+    assert_eq!(
+        seen.get(&r1),
+        Some(&15),
+        "round robin over two replicas: {seen:?}"
+    );
+    assert_eq!(seen.get(&r2), Some(&15), "{seen:?}");
+    // The extended protocol is balanced too.
+    let mut ports = std::collections::HashSet::new();
+    for _ in 0..6 {
+        let row = client
+            .query_one("SELECT inet_server_port()", &[])
+            .await
+            .unwrap();
+        ports.insert(row.get::<_, i32>(0) as u16);
+    }
+    assert_eq!(ports, [r1, r2].into_iter().collect());
+
+    // Writes, row locks and plain transactions run on the primary.
+    let rows = text_rows(
+        &client,
+        "INSERT INTO items VALUES (1, 'a') RETURNING inet_server_port()",
+    )
+    .await;
+    assert_eq!(rows[0][0].as_deref(), Some(p.to_string().as_str()));
+    let n = client
+        .execute("INSERT INTO items VALUES ($1, 'b')", &[&2_i64])
+        .await
+        .unwrap();
+    assert_eq!(n, 1);
+    assert_eq!(
+        port_of(
+            &client,
+            "SELECT inet_server_port() FROM items WHERE id = 1 FOR UPDATE"
+        )
+        .await,
+        p
+    );
+    client.batch_execute("BEGIN").await.unwrap();
+    assert_eq!(port_of(&client, "SELECT inet_server_port()").await, p);
+    assert_eq!(port_of(&client, "SELECT inet_server_port()").await, p);
+    client.batch_execute("COMMIT").await.unwrap();
+    // A READ ONLY transaction may run on a replica, all of it on the same one.
+    client.batch_execute("BEGIN READ ONLY").await.unwrap();
+    let first = port_of(&client, "SELECT inet_server_port()").await;
+    assert!(first == r1 || first == r2, "{first}");
+    assert_eq!(port_of(&client, "SELECT inet_server_port()").await, first);
+    client.batch_execute("COMMIT").await.unwrap();
+
+    // Manual overrides.
+    assert_eq!(
+        port_of(
+            &client,
+            "/* pgdog_role: primary */ SELECT inet_server_port()"
+        )
+        .await,
+        p
+    );
+    client
+        .batch_execute("SET pgdog.role = 'primary'")
+        .await
+        .unwrap();
+    assert_eq!(port_of(&client, "SELECT inet_server_port()").await, p);
+    client.batch_execute("RESET pgdog.role").await.unwrap();
+    assert_ne!(port_of(&client, "SELECT inet_server_port()").await, p);
+    let err = client
+        .batch_execute("SET pgdog.role = 'leader'")
+        .await
+        .unwrap_err();
+    assert_eq!(sqlstate(&err).as_deref(), Some("22023"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn strategies_and_weights_decide_the_spread() {
+    let env = replicated("lb_weights").await;
+    let (p, r1, r2) = (
+        env.primary.port(),
+        env.replicas[0].port(),
+        env.replicas[1].port(),
+    );
+    let (pgdog_rr, url) = pgdog(&env, "", &["lb_weight = 3", "lb_weight = 1"]).await;
+    let client = connect(&url).await;
+    // include_primary (the default): primary weight 1, replicas 3 and 1.
+    let seen = spread(&client, 50).await;
+    assert_eq!(
+        (seen.get(&r1), seen.get(&r2), seen.get(&p)),
+        (Some(&30), Some(&10), Some(&10)),
+        "{seen:?}"
+    );
+    drop(client);
+    drop(pgdog_rr);
+
+    for strategy in ["random", "least_active_connections"] {
+        let (_pgdog, url) = pgdog(
+            &env,
+            &format!(
+                "load_balancing_strategy = \"{strategy}\"\nread_write_split = \"exclude_primary\""
+            ),
+            &[],
+        )
+        .await;
+        let client = connect(&url).await;
+        let seen = spread(&client, 40).await;
+        assert!(!seen.contains_key(&p), "{strategy}: {seen:?}");
+        if strategy == "random" {
+            assert!(
+                seen.get(&r1).copied().unwrap_or(0) >= 5,
+                "{strategy}: {seen:?}"
+            );
+            assert!(
+                seen.get(&r2).copied().unwrap_or(0) >= 5,
+                "{strategy}: {seen:?}"
+            );
+        } else {
+            // One client at a time: every replica is equally idle, the first one wins.
+            assert_eq!(seen.values().sum::<usize>(), 40);
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_that_goes_down_is_banned_and_reads_move_on() {
+    let mut env = replicated("lb_ban").await;
+    let (p, r1, r2) = (
+        env.primary.port(),
+        env.replicas[0].port(),
+        env.replicas[1].port(),
+    );
+    let (pgdog, url) = pgdog(
+        &env,
+        "read_write_split = \"exclude_primary\"\nban_timeout = 1500",
+        &[],
+    )
+    .await;
+    let client = connect(&url).await;
+    assert_eq!(spread(&client, 4).await.len(), 2);
+
+    env.replicas[0].stop();
+    // No read fails: the dead replica's connections are dropped, it is banned, and the
+    // other replica answers.
+    let seen = spread(&client, 20).await;
+    assert_eq!(seen.get(&r2), Some(&20), "{seen:?}");
+    assert!(
+        pgdog.log().contains("server unreachable"),
+        "{}",
+        pgdog.log()
+    );
+
+    // Back after the ban expires.
+    env.replicas[0].restart().await;
+    tokio::time::sleep(std::time::Duration::from_millis(1600)).await;
+    let seen = spread(&client, 10).await;
+    assert!(seen.get(&r1).copied().unwrap_or(0) >= 4, "{seen:?}");
+
+    // With every replica down, reads go to the primary.
+    env.replicas[0].stop();
+    env.replicas[1].stop();
+    let seen = spread(&client, 6).await;
+    assert_eq!(seen.get(&p), Some(&6), "{seen:?}");
+}
