@@ -250,3 +250,35 @@ async fn a_replica_that_goes_down_is_banned_and_reads_move_on() {
     let seen = spread(&client, 6).await;
     assert_eq!(seen.get(&p), Some(&6), "{seen:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pgbench_reads_survive_a_replica_stopping_mid_run() {
+    let mut env = replicated("lb_pgbench").await;
+    let direct = conn_string(env.primary.port(), &env.user, &env.password, &env.database);
+    let init = run_pgbench(&direct, &["-i", "-s", "1", "-q"]).await;
+    assert!(init.output.status.success(), "{}", init.stderr());
+    for replica in &env.replicas {
+        replica.wait_for_replay(&env.primary).await;
+    }
+    let (pgdog, url) = pgdog(&env, "read_write_split = \"exclude_primary\"", &[]).await;
+    let run = tokio::spawn({
+        let url = url.clone();
+        async move { run_pgbench(&url, &["-S", "-n", "-c", "8", "-j", "2", "-T", "6"]).await }
+    });
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    env.replicas[0].stop();
+    let run = run.await.unwrap();
+    assert!(
+        run.output.status.success(),
+        "{}\n{}",
+        run.stdout(),
+        run.stderr()
+    );
+    assert_eq!(run.failed, 0, "{}", run.stdout());
+    assert!(run.processed > 100, "{}", run.stdout());
+    let log = pgdog.log();
+    assert!(
+        log.contains("retrying it on another server") || log.contains("server unreachable"),
+        "{log}"
+    );
+}

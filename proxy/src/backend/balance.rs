@@ -182,6 +182,18 @@ impl Shard {
         hosts.swap(0, pick);
     }
 
+    /// Records that the host owning `pool` broke a connection mid-request.
+    pub fn failed_pool(&self, pool: &Arc<Pool>) {
+        let host = self
+            .primary
+            .iter()
+            .chain(self.replicas.iter())
+            .find(|h| Arc::ptr_eq(&h.pool, pool));
+        if let Some(host) = host {
+            self.failed(host);
+        }
+    }
+
     /// Records that `host` could not give a connection; replicas are banned.
     pub fn failed(&self, host: &Host) {
         host.stats.errors.fetch_add(1, Ordering::Relaxed);

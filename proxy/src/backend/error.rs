@@ -40,13 +40,17 @@ impl BackendError {
     /// The server could not be reached or broke down: another host may do better, and
     /// this one deserves a ban.
     pub fn is_unreachable(&self) -> bool {
-        matches!(
-            self,
+        match self {
             BackendError::Connect { .. }
-                | BackendError::ConnectTimeout { .. }
-                | BackendError::Io(_)
-                | BackendError::Protocol(_)
-        )
+            | BackendError::ConnectTimeout { .. }
+            | BackendError::Io(_)
+            | BackendError::Protocol(_) => true,
+            // Shutting down, starting up, in recovery, or out of connection slots.
+            BackendError::Login { error, .. } => {
+                error.code.starts_with("57P") || error.code == "53300"
+            }
+            _ => false,
+        }
     }
 
     /// The ErrorResponse a client sees for this failure, in PostgreSQL's terms.

@@ -7,6 +7,7 @@ mod explain;
 mod extended;
 mod fanout;
 mod responses;
+mod retry;
 mod server;
 mod shard;
 
@@ -72,6 +73,8 @@ pub struct Session {
     txn_read_only: bool,
     /// The next checkout is for a batch that only prepares or describes statements.
     catalog_only: bool,
+    /// The current request, while it may still be retried on another server.
+    replay: Option<retry::Replay>,
     /// `SET pgdog.shard` / `SET pgdog.sharding_key`, and their `SET LOCAL` forms (which
     /// last until the transaction ends).
     forced: Option<Override>,
@@ -143,6 +146,7 @@ impl Session {
             forced_role_local: None,
             txn_read_only: false,
             catalog_only: false,
+            replay: None,
             held: Vec::new(),
             fan: Vec::new(),
             fan_aborted: false,
@@ -227,6 +231,7 @@ impl Session {
                     }
                 }
                 Event::Server(Ok(n)) if n > 0 => self.on_server_data(),
+                Event::Server(_) if self.retry().await => {}
                 Event::Server(result) => {
                     let reason = match result {
                         Err(err) => err.to_string(),
@@ -282,6 +287,9 @@ impl Session {
         if !self.sout.is_empty() {
             if let Some(server) = self.server.as_deref_mut() {
                 if let Err(err) = server.stream.write_all(&self.sout).await {
+                    if self.retry().await {
+                        return Ok(Flow::Continue);
+                    }
                     warn!(client = %self.peer, error = %err, "writing to server failed");
                     self.sout.clear();
                     self.server = None;
@@ -436,6 +444,9 @@ impl Session {
     /// Sends a client message on to the attached server, renaming prepared statements.
     fn dispatch(&mut self, msg: Message) -> Result<Flow, ClientError> {
         let tag = msg.tag();
+        if self.replay.is_some() {
+            self.record(&msg);
+        }
         if self.pending.is_skipping() && !matches!(tag, b'S' | b'Q' | b'd' | b'c' | b'f') {
             // The server ignores these until Sync after an error; so do we.
             return Ok(Flow::Continue);

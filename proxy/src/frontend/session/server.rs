@@ -17,6 +17,8 @@ impl Session {
             return;
         };
         let mut parses = ParseResults::default();
+        // A reply (not a notice) to the request has been read: it cannot run elsewhere now.
+        let mut replied = false;
         loop {
             let msg = match split_message(&mut server.rbuf) {
                 Ok(Some(msg)) => msg,
@@ -33,6 +35,7 @@ impl Session {
                     return;
                 }
             };
+            replied |= !matches!(msg.tag(), b'N' | b'A' | b'S');
             self.pending
                 .on_server(msg.bytes(), &mut self.cout, &mut parses);
             match msg.tag() {
@@ -60,6 +63,9 @@ impl Session {
                 _ => {}
             }
         }
+        if replied {
+            self.replay = None;
+        }
         if !parses.is_empty() {
             for id in parses.failed {
                 server.prepared.remove(id);
@@ -78,6 +84,7 @@ impl Session {
             self.clear_slot();
             self.forced_local = None;
             self.forced_role_local = None;
+            self.replay = None;
             if let Some(server) = self.server.take() {
                 server.release();
             }

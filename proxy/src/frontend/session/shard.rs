@@ -147,8 +147,11 @@ impl Session {
             return Ok(Some(Flow::Continue));
         }
         let role = self.role_for(&summaries);
-        if self.server.is_none() && !self.checkout_or_report(shards[0], role, b'Q').await {
-            return Ok(Some(Flow::Continue));
+        if self.server.is_none() {
+            if !self.checkout_or_report(shards[0], role, b'Q').await {
+                return Ok(Some(Flow::Continue));
+            }
+            self.start_replay(shards[0], role);
         }
         Ok(None)
     }
@@ -380,10 +383,14 @@ impl Session {
         let shard = shards.and_then(|s| s.first().copied()).unwrap_or(0);
         let role = self.batch_role(&held)?;
         self.catalog_only = !held.iter().any(|m| m.tag() == b'B');
-        let attached = self.server.is_some() || self.checkout_or_report(shard, role, b'P').await;
+        let checked_out = self.server.is_none();
+        let attached = !checked_out || self.checkout_or_report(shard, role, b'P').await;
         self.catalog_only = false;
         if !attached {
             return Ok(false);
+        }
+        if checked_out {
+            self.start_replay(shard, role);
         }
         for msg in held {
             self.dispatch(msg)?;

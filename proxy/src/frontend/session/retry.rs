@@ -1,0 +1,90 @@
+//! Retrying a read on another server when its server dies before answering.
+//!
+//! A read routed to a replica outside a transaction can safely run again elsewhere as
+//! long as nothing of its reply reached the client: the session records the client
+//! messages it sends for such a request, and if the server connection breaks first, it
+//! bans that replica, checks out another server of the same shard and sends them again.
+//! The client sees no error.
+
+use tokio::io::AsyncWriteExt;
+use tracing::warn;
+
+use super::Session;
+use crate::config::Role;
+use crate::wire::Message;
+
+/// How many servers one request may be tried on.
+const ATTEMPTS: usize = 3;
+
+/// A request that may still be retried.
+pub(super) struct Replay {
+    shard: usize,
+    role: Role,
+    messages: Vec<Message>,
+    attempts: usize,
+}
+
+impl Session {
+    /// Starts recording the request a server was just checked out for, if it is a read
+    /// that may run again elsewhere.
+    pub(super) fn start_replay(&mut self, shard: usize, role: Role) {
+        let in_transaction = self.deferred_begin.is_some();
+        self.replay = (role == Role::Replica && !in_transaction).then(|| Replay {
+            shard,
+            role,
+            messages: Vec::new(),
+            attempts: 1,
+        });
+    }
+
+    /// Records a message sent to the server for the current request.
+    pub(super) fn record(&mut self, msg: &Message) {
+        if let Some(replay) = self.replay.as_mut() {
+            replay.messages.push(msg.clone());
+        }
+    }
+
+    /// After the server connection broke: runs the request on another server if it may.
+    /// True when it did (the session goes on); false when the client must be told.
+    pub(super) async fn retry(&mut self) -> bool {
+        loop {
+            let Some(mut replay) = self.replay.take() else {
+                return false;
+            };
+            if replay.attempts >= ATTEMPTS {
+                return false;
+            }
+            if let Some(dead) = self.server.take() {
+                if let Some(shard) = self.login.cluster.shards.get(replay.shard) {
+                    shard.failed_pool(dead.pool());
+                }
+                warn!(client = %self.peer, server = %dead.pool().addr, "server lost before answering a read; retrying it on another server");
+            }
+            self.pending.clear();
+            self.sout.clear();
+            if self.checkout(replay.shard, replay.role).await.is_err() {
+                return false;
+            }
+            replay.attempts += 1;
+            let messages = std::mem::take(&mut replay.messages);
+            for msg in &messages {
+                if self.dispatch(msg.clone()).is_err() {
+                    return false;
+                }
+            }
+            replay.messages = messages;
+            self.replay = Some(replay);
+            let Some(server) = self.server.as_deref_mut() else {
+                return false;
+            };
+            match server.stream.write_all(&self.sout).await {
+                Ok(()) => {
+                    self.sout.clear();
+                    return true;
+                }
+                // That one is gone too: next server.
+                Err(_) => continue,
+            }
+        }
+    }
+}
