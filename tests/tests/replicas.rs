@@ -282,3 +282,57 @@ async fn pgbench_reads_survive_a_replica_stopping_mid_run() {
         "{log}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lagging_and_failing_replicas_are_found_by_background_checks() {
+    let mut env = replicated("lb_lag").await;
+    let (r1, r2) = (env.replicas[0].port(), env.replicas[1].port());
+    let (pgdog, url) = pgdog(
+        &env,
+        "read_write_split = \"exclude_primary\"\nmax_replica_lag = 4096\nidle_healthcheck_interval = 200\nban_timeout = 60000",
+        &[],
+    )
+    .await;
+    let client = connect(&url).await;
+    assert_eq!(spread(&client, 4).await.len(), 2);
+
+    // Replay paused on one replica while the primary writes: it falls behind.
+    let lagging = env.replicas[0].superuser().await;
+    lagging
+        .batch_execute("SELECT pg_wal_replay_pause()")
+        .await
+        .unwrap();
+    let owner = connect(&env.primary.url(&env.user, &env.password, &env.database)).await;
+    owner
+        .batch_execute(
+            "INSERT INTO items SELECT g, repeat('x', 100) FROM generate_series(1000, 3000) g",
+        )
+        .await
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !pgdog.log().contains("replica lags") {
+        assert!(std::time::Instant::now() < deadline, "{}", pgdog.log());
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let seen = spread(&client, 10).await;
+    assert_eq!(seen.get(&r2), Some(&10), "{seen:?}");
+    // Caught up again: back in rotation.
+    lagging
+        .batch_execute("SELECT pg_wal_replay_resume()")
+        .await
+        .unwrap();
+    env.replicas[0].wait_for_replay(&env.primary).await;
+    while !pgdog.log().contains("caught up") {
+        assert!(std::time::Instant::now() < deadline + std::time::Duration::from_secs(10));
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(spread(&client, 4).await.get(&r1), Some(&2));
+
+    // A replica that dies while nobody reads is found by the background check.
+    env.replicas[1].stop();
+    while !pgdog.log().contains("failed its health check") {
+        assert!(std::time::Instant::now() < deadline + std::time::Duration::from_secs(20));
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(spread(&client, 4).await.get(&r1), Some(&4));
+}

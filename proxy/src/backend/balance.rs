@@ -7,11 +7,13 @@
 //! expires; when every replica is banned, reads go to the primary. The primary is never
 //! banned: writes have nowhere else to go, so they should see its real error.
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::Pool;
+use tracing::{info, warn};
+
+use super::{BackendError, Pool};
 use crate::config::{ReadWriteSplit, Role, Strategy};
 
 /// Counters per host, for the admin database and metrics.
@@ -31,6 +33,8 @@ pub struct Host {
     /// Relative share of reads (`lb_weight`).
     pub weight: u32,
     banned_until: Mutex<Option<Instant>>,
+    /// A replica whose replay is behind by more than `max_replica_lag`.
+    lagging: AtomicBool,
     pub stats: HostStats,
 }
 
@@ -41,6 +45,7 @@ impl Host {
             role,
             weight: weight.max(1),
             banned_until: Mutex::new(None),
+            lagging: AtomicBool::new(false),
             stats: HostStats::default(),
         })
     }
@@ -58,6 +63,11 @@ impl Host {
         }
     }
 
+    /// Whether the replica is too far behind its primary to serve reads.
+    pub fn is_lagging(&self) -> bool {
+        self.lagging.load(Ordering::Relaxed)
+    }
+
     fn ban(&self, duration: Duration) {
         *self.banned_until.lock().unwrap_or_else(|e| e.into_inner()) =
             Some(Instant::now() + duration);
@@ -71,6 +81,11 @@ pub struct Balance {
     pub strategy: Strategy,
     pub split: ReadWriteSplit,
     pub ban_timeout: Duration,
+    /// How often every replica is checked in the background.
+    pub check_every: Duration,
+    pub check_timeout: Duration,
+    /// Bytes of WAL a replica's replay may be behind its primary.
+    pub max_lag: Option<u64>,
 }
 
 /// One shard: a primary (optional: a shard may be replicas only) and its replicas.
@@ -129,7 +144,7 @@ impl Shard {
         let mut readers: Vec<Arc<Host>> = self
             .replicas
             .iter()
-            .filter(|h| !h.is_banned())
+            .filter(|h| !h.is_banned() && !h.is_lagging())
             .cloned()
             .collect();
         let primary_reads = self.balance.split == ReadWriteSplit::IncludePrimary;
@@ -203,6 +218,85 @@ impl Shard {
     }
 }
 
+impl Shard {
+    /// Checks every replica each `idle_healthcheck_interval` until the shard is dropped: a
+    /// replica that fails is banned, and one whose replay lags too far is left out of reads
+    /// until it catches up.
+    pub fn spawn_health_checks(self: &Arc<Self>) {
+        let shard = Arc::downgrade(self);
+        let every = self.balance.check_every.max(Duration::from_millis(100));
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let Some(shard) = shard.upgrade() else { break };
+                shard.check_replicas().await;
+            }
+        });
+    }
+
+    async fn check_replicas(&self) {
+        let timeout = self.balance.check_timeout;
+        let primary_lsn = match (&self.primary, self.balance.max_lag) {
+            (Some(primary), Some(_)) => {
+                probe(primary, "SELECT pg_current_wal_lsn()::text", timeout)
+                    .await
+                    .ok()
+                    .flatten()
+                    .and_then(|v| parse_lsn(&v))
+            }
+            _ => None,
+        };
+        for host in &self.replicas {
+            let replay = probe(host, "SELECT pg_last_wal_replay_lsn()::text", timeout).await;
+            match replay {
+                Err(err) => {
+                    if !host.is_banned() {
+                        warn!(server = %host.pool.addr, error = %err, "replica failed its health check; banned");
+                    }
+                    self.failed(host);
+                }
+                Ok(replayed) => {
+                    let (Some(max), Some(primary)) = (self.balance.max_lag, primary_lsn) else {
+                        continue;
+                    };
+                    let replayed = replayed.as_deref().and_then(parse_lsn).unwrap_or(0);
+                    let lag = primary.saturating_sub(replayed);
+                    let lagging = lag > max;
+                    if host.lagging.swap(lagging, Ordering::Relaxed) != lagging {
+                        if lagging {
+                            warn!(server = %host.pool.addr, lag, max, "replica lags; left out of reads");
+                        } else {
+                            info!(server = %host.pool.addr, lag, "replica caught up; back in rotation");
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Runs a one-value query on a connection of `host`, within `timeout`.
+async fn probe(host: &Host, sql: &str, timeout: Duration) -> Result<Option<String>, BackendError> {
+    let check = async {
+        let mut server = host.pool.get().await?;
+        let value = server.query_value(sql).await?;
+        server.release();
+        Ok(value)
+    };
+    match tokio::time::timeout(timeout, check).await {
+        Ok(result) => result,
+        Err(_) => Err(BackendError::Io(std::io::ErrorKind::TimedOut.into())),
+    }
+}
+
+/// A WAL position written as PostgreSQL prints it (`16/B374D848`), as a byte offset.
+fn parse_lsn(text: &str) -> Option<u64> {
+    let (high, low) = text.trim().split_once('/')?;
+    Some((u64::from_str_radix(high, 16).ok()? << 32) | u64::from_str_radix(low, 16).ok()?)
+}
+
 /// The host a ticket in `0..total weight` falls on.
 fn weighted(hosts: &[Arc<Host>], mut ticket: u64) -> usize {
     for (i, host) in hosts.iter().enumerate() {
@@ -213,4 +307,16 @@ fn weighted(hosts: &[Arc<Host>], mut ticket: u64) -> usize {
         ticket -= w;
     }
     0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_lsn;
+
+    #[test]
+    fn wal_positions() {
+        assert_eq!(parse_lsn("0/0"), Some(0));
+        assert_eq!(parse_lsn("16/B374D848"), Some((0x16 << 32) | 0xB374_D848));
+        assert_eq!(parse_lsn("garbage"), None);
+    }
 }

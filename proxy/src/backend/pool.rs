@@ -33,6 +33,9 @@ pub struct PoolSettings {
     pub connect_timeout: Duration,
     pub checkout_timeout: Duration,
     pub idle_timeout: Duration,
+    /// A connection idle this long is checked with an empty query before it is handed out.
+    pub healthcheck_interval: Duration,
+    pub healthcheck_timeout: Duration,
     /// Worker threads, each with its own idle list and wait queue.
     pub workers: usize,
 }
@@ -154,7 +157,26 @@ impl Pool {
 
     /// Turns a grant (already counted as checked out) into a usable server.
     async fn hand_out(self: &Arc<Self>, grant: Grant) -> Result<Guard, BackendError> {
-        if let Grant::Server(server) = grant {
+        if let Grant::Server(mut server) = grant {
+            if server.is_alive() && server.last_used.elapsed() >= self.settings.healthcheck_interval
+            {
+                // Idle long enough that the server may be gone without a FIN reaching us
+                // (a network partition, a frozen host): ask it first.
+                let check = server.run_internal(";");
+                match tokio::time::timeout(self.settings.healthcheck_timeout, check).await {
+                    Ok(Ok(())) => server.last_used = Instant::now(),
+                    Ok(Err(err)) => {
+                        warn!(server = %self.addr, error = %err, "health check failed");
+                        self.give_back(None);
+                        return Err(err);
+                    }
+                    Err(_) => {
+                        warn!(server = %self.addr, "health check timed out");
+                        self.give_back(None);
+                        return Err(BackendError::Io(std::io::ErrorKind::TimedOut.into()));
+                    }
+                }
+            }
             if server.is_alive() {
                 match server.rehome() {
                     Ok(server) => return Ok(self.guard(server)),

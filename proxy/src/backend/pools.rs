@@ -60,6 +60,9 @@ impl Pools {
                         .and_then(|d| d.read_write_split)
                         .unwrap_or(g.read_write_split),
                     ban_timeout: Duration::from_millis(g.ban_timeout),
+                    check_every: Duration::from_millis(g.idle_healthcheck_interval),
+                    check_timeout: Duration::from_millis(g.healthcheck_timeout),
+                    max_lag: g.max_replica_lag,
                 };
                 shards.push(Arc::new(Shard::new(primary, replicas, balance)));
             }
@@ -83,6 +86,13 @@ impl Pools {
     pub fn start(&self) {
         for pool in self.pools() {
             pool.spawn_maintenance();
+        }
+        for cluster in self.by_key.values() {
+            for shard in &cluster.shards {
+                if shard.has_replicas() {
+                    shard.spawn_health_checks();
+                }
+            }
         }
     }
 
@@ -131,6 +141,8 @@ fn settings(config: &Config, user: &User) -> PoolSettings {
         connect_timeout: Duration::from_millis(g.connect_timeout),
         checkout_timeout: Duration::from_millis(g.checkout_timeout),
         idle_timeout: Duration::from_millis(g.idle_timeout),
+        healthcheck_interval: Duration::from_millis(g.healthcheck_interval),
+        healthcheck_timeout: Duration::from_millis(g.healthcheck_timeout),
         workers: g.workers,
     }
 }

@@ -293,6 +293,39 @@ impl Server {
         }
     }
 
+    /// Runs the proxy's own one-value query (health and lag checks) and returns the first
+    /// column of the first row as text.
+    pub async fn query_value(&mut self, sql: &str) -> Result<Option<String>, BackendError> {
+        self.stream.write_all(&frontend::query(sql)).await?;
+        let mut failure = None;
+        let mut value = None;
+        loop {
+            let msg = self.read_message().await?;
+            match msg.tag() {
+                b'E' => failure = Some(ServerError::parse(msg.body())),
+                b'S' => self.note_parameter(msg.body()),
+                b'D' if value.is_none() => {
+                    let mut r = crate::wire::Reader::new(msg.body());
+                    let _columns = r.i16();
+                    value = match r.i32() {
+                        Some(len) if len >= 0 => r
+                            .bytes(len as usize)
+                            .map(|b| String::from_utf8_lossy(b).into_owned()),
+                        _ => None,
+                    };
+                }
+                b'Z' => {
+                    self.status = msg.body().first().copied().unwrap_or(b'I');
+                    return match failure {
+                        Some(err) => Err(BackendError::Query(err)),
+                        None => Ok(value),
+                    };
+                }
+                _ => {}
+            }
+        }
+    }
+
     /// False when the server closed the connection or sent something while idle (both
     /// mean it must not be handed to a client).
     pub fn is_alive(&self) -> bool {

@@ -70,6 +70,15 @@ pub struct General {
     pub read_write_split: ReadWriteSplit,
     /// How long a replica that could not be reached stays out of rotation.
     pub ban_timeout: u64,
+    /// A pooled connection idle this long gets an empty query before a client gets it.
+    pub healthcheck_interval: u64,
+    /// How often every server is checked in the background (connect and empty query;
+    /// replica lag).
+    pub idle_healthcheck_interval: u64,
+    pub healthcheck_timeout: u64,
+    /// Replicas whose replay is more than this many bytes of WAL behind their primary are
+    /// left out of reads until they catch up. No limit when unset.
+    pub max_replica_lag: Option<u64>,
 }
 
 impl Default for General {
@@ -90,6 +99,10 @@ impl Default for General {
             load_balancing_strategy: Strategy::RoundRobin,
             read_write_split: ReadWriteSplit::IncludePrimary,
             ban_timeout: 60_000,
+            healthcheck_interval: 30_000,
+            idle_healthcheck_interval: 30_000,
+            healthcheck_timeout: 5_000,
+            max_replica_lag: None,
         }
     }
 }
