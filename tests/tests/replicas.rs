@@ -128,6 +128,10 @@ async fn reads_go_to_replicas_and_writes_to_the_primary() {
         .await,
         p
     );
+    // Functions with side effects (write_functions) send a SELECT to the primary.
+    text_rows(&client, "CREATE SEQUENCE ids").await;
+    let rows = text_rows(&client, "SELECT nextval('ids'), inet_server_port()").await;
+    assert_eq!(rows[0][1].as_deref(), Some(p.to_string().as_str()));
     client.batch_execute("BEGIN").await.unwrap();
     assert_eq!(port_of(&client, "SELECT inet_server_port()").await, p);
     assert_eq!(port_of(&client, "SELECT inet_server_port()").await, p);

@@ -79,6 +79,8 @@ pub struct General {
     /// Replicas whose replay is more than this many bytes of WAL behind their primary are
     /// left out of reads until they catch up. No limit when unset.
     pub max_replica_lag: Option<u64>,
+    /// Functions with side effects: a SELECT that calls one goes to the primary.
+    pub write_functions: Vec<String>,
 }
 
 impl Default for General {
@@ -103,6 +105,23 @@ impl Default for General {
             idle_healthcheck_interval: 30_000,
             healthcheck_timeout: 5_000,
             max_replica_lag: None,
+            write_functions: [
+                "nextval",
+                "setval",
+                "lastval",
+                "currval",
+                "pg_advisory_lock",
+                "pg_advisory_xact_lock",
+                "pg_try_advisory_lock",
+                "pg_try_advisory_xact_lock",
+                "pg_advisory_unlock",
+                "pg_notify",
+                "set_config",
+                "txid_current",
+                "pg_current_xact_id",
+            ]
+            .map(String::from)
+            .to_vec(),
         }
     }
 }

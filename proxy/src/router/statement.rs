@@ -151,6 +151,9 @@ pub struct Statement {
     pub group_by_other: bool,
     /// `SELECT DISTINCT` (without ON).
     pub distinct: bool,
+    /// Functions the statement calls, lowercase, without schema (for the query string as
+    /// a whole when it holds several statements).
+    pub functions: Vec<String>,
     /// `SELECT DISTINCT ON (…)`.
     pub distinct_on: bool,
     /// A HAVING clause.
@@ -190,6 +193,7 @@ impl Statement {
             group_by: Vec::new(),
             group_by_other: false,
             distinct: false,
+            functions: Vec::new(),
             distinct_on: false,
             having: false,
             window_functions: false,

@@ -273,10 +273,16 @@ impl Session {
                 Role::Primary
             };
         }
+        let writers = &self.shared.config.general.write_functions;
         let reads = !statements.is_empty()
-            && statements
-                .iter()
-                .all(|s| matches!(s.command, Command::Select | Command::Show) && !s.writes);
+            && statements.iter().all(|s| {
+                matches!(s.command, Command::Select | Command::Show)
+                    && !s.writes
+                    && !s
+                        .functions
+                        .iter()
+                        .any(|f| writers.iter().any(|w| w.eq_ignore_ascii_case(f)))
+            });
         if reads {
             Role::Replica
         } else {

@@ -32,6 +32,13 @@ pub fn summarize(sql: &str) -> Vec<Statement> {
         .filter(|(_, ctx)| matches!(ctx, pg_query::Context::DML))
         .map(|(name, _)| split_qualified(name))
         .collect();
+    let mut functions: Vec<String> = parsed
+        .call_functions()
+        .iter()
+        .map(|f| f.rsplit('.').next().unwrap_or(f).to_ascii_lowercase())
+        .collect();
+    functions.sort_unstable();
+    functions.dedup();
     let mut out = Vec::new();
     for raw in &parsed.protobuf.stmts {
         let Some(node) = raw.stmt.as_ref().and_then(|n| n.node.as_ref()) else {
@@ -39,6 +46,7 @@ pub fn summarize(sql: &str) -> Vec<Statement> {
         };
         let mut stmt = summarize_node(node);
         stmt.comment = comment.clone();
+        stmt.functions = functions.clone();
         for table in &mut stmt.tables {
             if written.iter().any(|(schema, name)| {
                 name == &table.name && (schema.is_none() || *schema == table.schema)

@@ -168,3 +168,18 @@ fn what_cross_shard_merging_cannot_combine_is_flagged() {
     let copy = copy.copy.unwrap();
     assert_eq!((copy.quote, copy.null.as_deref()), (Some('|'), Some("nil")));
 }
+
+#[test]
+fn called_functions_are_listed() {
+    let stmt = summarize("SELECT nextval('s'), pg_catalog.NOW() FROM t WHERE lower(x) = 'a'")
+        .into_iter()
+        .next()
+        .unwrap();
+    for f in ["nextval", "now", "lower"] {
+        assert!(
+            stmt.functions.contains(&f.to_string()),
+            "{f}: {:?}",
+            stmt.functions
+        );
+    }
+}
