@@ -28,7 +28,15 @@ pub fn run(port: u16, dir: Option<PathBuf>) -> Result<(), String> {
         .unwrap_or_else(|| std::env::temp_dir().join(format!("pgdog-demo-{}", std::process::id())));
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let mut server = DemoServer::start(&dir)?;
-    let result = serve(&dir, port, server.port);
+    let mut replica = match DemoServer::replica_of(&dir, &server) {
+        Ok(replica) => replica,
+        Err(err) => {
+            server.stop();
+            return Err(err);
+        }
+    };
+    let result = serve(&dir, port, server.port, replica.port);
+    replica.stop();
     server.stop();
     if !keep {
         let _ = std::fs::remove_dir_all(&dir);
@@ -36,7 +44,7 @@ pub fn run(port: u16, dir: Option<PathBuf>) -> Result<(), String> {
     result
 }
 
-fn serve(dir: &Path, port: u16, pg_port: u16) -> Result<(), String> {
+fn serve(dir: &Path, port: u16, pg_port: u16, replica_port: u16) -> Result<(), String> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -77,12 +85,20 @@ fn serve(dir: &Path, port: u16, pg_port: u16) -> Result<(), String> {
             conn.terminate().await;
         }
 
-        let pgdog_toml = format!(
-            "[general]\nhost = \"127.0.0.1\"\nport = {port}\n\n\
-             [[databases]]\nname = \"{DATABASE}\"\nhost = \"127.0.0.1\"\nport = {pg_port}\nshard = 0\n\n\
-             [[databases]]\nname = \"{DATABASE}\"\nhost = \"127.0.0.1\"\nport = {pg_port}\ndatabase_name = \"{SHARD_1}\"\nshard = 1\n\n\
-             [[sharded_tables]]\ndatabase = \"{DATABASE}\"\nname = \"users\"\ncolumn = \"id\"\ndata_type = \"bigint\"\n"
+        wait_for_replica(&admin, replica_port).await?;
+        let mut pgdog_toml = format!(
+            "[general]\nhost = \"127.0.0.1\"\nport = {port}\nread_write_split = \"exclude_primary\"\n\n"
         );
+        for (shard, database) in [DATABASE, SHARD_1].into_iter().enumerate() {
+            for (role, port) in [("primary", pg_port), ("replica", replica_port)] {
+                pgdog_toml.push_str(&format!(
+                    "[[databases]]\nname = \"{DATABASE}\"\nhost = \"127.0.0.1\"\nport = {port}\ndatabase_name = \"{database}\"\nshard = {shard}\nrole = \"{role}\"\n\n"
+                ));
+            }
+        }
+        pgdog_toml.push_str(&format!(
+            "[[sharded_tables]]\ndatabase = \"{DATABASE}\"\nname = \"users\"\ncolumn = \"id\"\ndata_type = \"bigint\"\n"
+        ));
         let users_toml = format!(
             "[[users]]\nname = \"{USER}\"\ndatabase = \"{DATABASE}\"\npassword = \"{PASSWORD}\"\n"
         );
@@ -101,12 +117,50 @@ fn serve(dir: &Path, port: u16, pg_port: u16) -> Result<(), String> {
         println!("    SELECT city, count(*) FROM users GROUP BY city ORDER BY city;  -- both, merged");
         println!("    /* pgdog_explain */ SELECT * FROM users WHERE id = 7;           -- why it went there");
         println!();
+        println!("Each shard has a streaming replica (port {replica_port}; primary on {pg_port}): reads go to it,");
+        println!("writes and transactions to the primary:");
+        println!();
+        println!("    SELECT pg_is_in_recovery();                     -- t: a replica answered");
+        println!("    BEGIN; SELECT pg_is_in_recovery(); COMMIT;      -- f: the primary did");
+        println!();
         println!("Config in {}. Press Ctrl-C to stop and remove everything.", dir.display());
         println!();
         Ok::<_, String>(config)
     })?;
     drop(runtime);
     crate::run(Arc::new(config)).map_err(|e| e.to_string())
+}
+
+/// Waits until the replica has replayed everything the primary wrote so far.
+async fn wait_for_replica(primary: &ServerAddress, replica_port: u16) -> Result<(), String> {
+    let mut conn = Server::connect(primary, Duration::from_secs(10))
+        .await
+        .map_err(|e| e.to_string())?;
+    let lsn = conn
+        .query_value("SELECT pg_current_wal_lsn()::text")
+        .await
+        .map_err(|e| e.to_string())?
+        .unwrap_or_default();
+    conn.terminate().await;
+    let replica = ServerAddress {
+        port: replica_port,
+        ..primary.clone()
+    };
+    let started = Instant::now();
+    loop {
+        if let Ok(mut conn) = Server::connect(&replica, Duration::from_secs(5)).await {
+            let sql = format!("SELECT pg_last_wal_replay_lsn() >= '{lsn}'::pg_lsn");
+            let done = conn.query_value(&sql).await.ok().flatten();
+            conn.terminate().await;
+            if done.as_deref() == Some("t") {
+                return Ok(());
+            }
+        }
+        if started.elapsed() > Duration::from_secs(30) {
+            return Err("the replica did not catch up with the primary".into());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// The demo table on `shard` with the rows of ids 1..=20 that hash to it.
@@ -134,36 +188,69 @@ struct DemoServer {
     port: u16,
 }
 
-impl DemoServer {
-    fn start(dir: &Path) -> Result<DemoServer, String> {
-        let bin = postgres_bin_dir()?;
-        let data = dir.join("data");
-        let as_root = std::fs::metadata("/proc/self")
-            .map(|m| m.uid() == 0)
-            .unwrap_or(false);
-        if as_root {
-            let status = Command::new("chown")
-                .args(["-R", "postgres:postgres"])
-                .arg(dir)
-                .status()
-                .map_err(|e| format!("chown: {e}"))?;
-            if !status.success() {
-                return Err("cannot hand the demo directory to the postgres user".into());
+/// Where the server binaries are and whether they must run as `postgres`.
+struct Tools {
+    bin: PathBuf,
+    as_root: bool,
+}
+
+impl Tools {
+    fn new() -> Result<Tools, String> {
+        Ok(Tools {
+            bin: postgres_bin_dir()?,
+            as_root: std::fs::metadata("/proc/self")
+                .map(|m| m.uid() == 0)
+                .unwrap_or(false),
+        })
+    }
+
+    fn command(&self, program: &str) -> Command {
+        // Some installs link only the server binaries onto PATH; the others (such as
+        // pg_basebackup) stay in Debian's versioned directory.
+        let mut path = self.bin.join(program);
+        if !path.is_file() {
+            if let Some(found) = versioned_bin_dir()
+                .map(|d| d.join(program))
+                .filter(|p| p.is_file())
+            {
+                path = found;
             }
         }
-        let command = |program: &str| {
-            let mut cmd = if as_root {
-                let mut c = Command::new("runuser");
-                c.args(["-u", "postgres", "--"]).arg(bin.join(program));
-                c
-            } else {
-                Command::new(bin.join(program))
-            };
-            cmd.stdin(Stdio::null());
-            cmd
+        let mut cmd = if self.as_root {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(path);
+            c
+        } else {
+            Command::new(path)
         };
+        cmd.stdin(Stdio::null());
+        cmd
+    }
+
+    fn give_to_postgres(&self, path: &Path) -> Result<(), String> {
+        if !self.as_root {
+            return Ok(());
+        }
+        let status = Command::new("chown")
+            .args(["-R", "postgres:postgres"])
+            .arg(path)
+            .status()
+            .map_err(|e| format!("chown: {e}"))?;
+        if !status.success() {
+            return Err("cannot hand the demo directory to the postgres user".into());
+        }
+        Ok(())
+    }
+}
+
+impl DemoServer {
+    fn start(dir: &Path) -> Result<DemoServer, String> {
+        let tools = Tools::new()?;
+        tools.give_to_postgres(dir)?;
+        let data = dir.join("data");
         if !data.join("PG_VERSION").exists() {
-            let out = command("initdb")
+            let out = tools
+                .command("initdb")
                 .args([
                     "-U",
                     "postgres",
@@ -183,17 +270,58 @@ impl DemoServer {
                 ));
             }
         }
-        let port = free_port()?;
-        let log = std::fs::File::create(dir.join("postgres.log")).map_err(|e| e.to_string())?;
-        if as_root {
-            let _ = Command::new("chown")
-                .args(["postgres:postgres"])
-                .arg(dir.join("postgres.log"))
-                .status();
+        Self::launch(&tools, dir, &data, "postgres.log")
+    }
+
+    /// A streaming replica of `primary` (`pg_basebackup -R`) in `dir/replica`.
+    fn replica_of(dir: &Path, primary: &DemoServer) -> Result<DemoServer, String> {
+        let tools = Tools::new()?;
+        let data = dir.join("replica");
+        if !data.join("PG_VERSION").exists() {
+            let out = tools
+                .command("pg_basebackup")
+                .args([
+                    "-h",
+                    "127.0.0.1",
+                    "-U",
+                    "postgres",
+                    "-X",
+                    "stream",
+                    "-R",
+                    "-c",
+                    "fast",
+                    "-p",
+                ])
+                .arg(primary.port.to_string())
+                .arg("-D")
+                .arg(&data)
+                .output()
+                .map_err(|e| format!("pg_basebackup: {e}"))?;
+            if !out.status.success() {
+                return Err(format!(
+                    "pg_basebackup failed: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                ));
+            }
         }
-        let child = command("postgres")
+        Self::launch(&tools, dir, &data, "replica.log")
+    }
+
+    /// Starts `postgres` on `data` and a free port, and waits until it accepts connections.
+    fn launch(
+        tools: &Tools,
+        dir: &Path,
+        data: &Path,
+        log_name: &str,
+    ) -> Result<DemoServer, String> {
+        let port = free_port()?;
+        let log_path = dir.join(log_name);
+        let log = std::fs::File::create(&log_path).map_err(|e| e.to_string())?;
+        tools.give_to_postgres(&log_path)?;
+        let child = tools
+            .command("postgres")
             .arg("-D")
-            .arg(&data)
+            .arg(data)
             .args([
                 "-p",
                 &port.to_string(),
@@ -211,7 +339,7 @@ impl DemoServer {
             if started.elapsed() > Duration::from_secs(30) {
                 return Err(format!(
                     "postgres did not start; see {}",
-                    dir.join("postgres.log").display()
+                    log_path.display()
                 ));
             }
             std::thread::sleep(Duration::from_millis(100));
@@ -246,6 +374,12 @@ pub fn postgres_bin_dir() -> Result<PathBuf, String> {
             }
         }
     }
+    versioned_bin_dir()
+        .ok_or_else(|| "PostgreSQL server binaries not found (apt-get install postgresql)".into())
+}
+
+/// The newest `/usr/lib/postgresql/<version>/bin` holding `initdb`.
+fn versioned_bin_dir() -> Option<PathBuf> {
     let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
         .into_iter()
         .flatten()
@@ -257,10 +391,7 @@ pub fn postgres_bin_dir() -> Result<PathBuf, String> {
         })
         .collect();
     versions.sort();
-    versions
-        .pop()
-        .map(|(_, bin)| bin)
-        .ok_or_else(|| "PostgreSQL server binaries not found (apt-get install postgresql)".into())
+    versions.pop().map(|(_, bin)| bin)
 }
 
 fn free_port() -> Result<u16, String> {

@@ -1,5 +1,6 @@
-//! `pgdog demo` as a new user runs it: two shards come up with a sharded table, and both a
-//! single-shard and a cross-shard query answer through psql.
+//! `pgdog demo` as a new user runs it: two shards, each with a streaming replica, come up
+//! with a sharded table; a single-shard and a cross-shard query answer through psql, reads
+//! from the replica and a transaction from the primary.
 
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -51,6 +52,23 @@ async fn demo_serves_a_sharded_table_over_two_shards() {
         lines,
         ["user 7", "Lisbon|5", "Oslo|5", "Quito|5", "Seoul|5", "20"],
         "{stdout}"
+    );
+    // Reads go to the shard's replica; a transaction to its primary.
+    let out = run_psql(
+        &url,
+        "SELECT pg_is_in_recovery();\nBEGIN;\nSELECT pg_is_in_recovery();\nCOMMIT;\n",
+    )
+    .await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .collect::<Vec<_>>(),
+        ["t", "f"]
     );
     send_signal(child.id().unwrap(), libc::SIGINT);
     let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
