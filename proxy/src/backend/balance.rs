@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use tracing::{info, warn};
 
-use super::{BackendError, Pool};
+use super::{BackendError, Pool, Server};
 use crate::config::{ReadWriteSplit, Role, Strategy};
 
 /// Counters per host, for the admin database and metrics.
@@ -277,13 +277,14 @@ impl Shard {
     }
 }
 
-/// Runs a one-value query on a connection of `host`, within `timeout`.
+/// Runs a one-value query on a fresh connection to `host`, within `timeout`. Not one of
+/// the pool's: a pool busy serving clients must not make a healthy host look dead.
 async fn probe(host: &Host, sql: &str, timeout: Duration) -> Result<Option<String>, BackendError> {
     let check = async {
-        let mut server = host.pool.get().await?;
-        let value = server.query_value(sql).await?;
-        server.release();
-        Ok(value)
+        let mut server = Server::connect(&host.pool.addr, timeout).await?;
+        let value = server.query_value(sql).await;
+        server.terminate().await;
+        value
     };
     match tokio::time::timeout(timeout, check).await {
         Ok(result) => result,
