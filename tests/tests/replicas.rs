@@ -159,6 +159,22 @@ async fn reads_go_to_replicas_and_writes_to_the_primary() {
     assert_eq!(port_of(&client, "SELECT inet_server_port()").await, p);
     client.batch_execute("RESET pgdog.role").await.unwrap();
     assert_ne!(port_of(&client, "SELECT inet_server_port()").await, p);
+    // pgdog_explain says which role a statement gets.
+    let explained = text_rows(&client, "/* pgdog_explain */ SELECT * FROM items").await;
+    let role = explained
+        .iter()
+        .find(|r| r[0].as_deref() == Some("role"))
+        .unwrap();
+    assert!(
+        role[1].as_deref().unwrap().starts_with("replica"),
+        "{explained:?}"
+    );
+    let explained = text_rows(&client, "/* pgdog_explain */ DELETE FROM items").await;
+    let role = explained
+        .iter()
+        .find(|r| r[0].as_deref() == Some("role"))
+        .unwrap();
+    assert_eq!(role[1].as_deref(), Some("primary"));
     let err = client
         .batch_execute("SET pgdog.role = 'leader'")
         .await

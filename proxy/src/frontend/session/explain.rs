@@ -2,6 +2,7 @@
 //! it, without running it, so users can see why a query went where it went.
 
 use super::{Flow, Session};
+use crate::config::Role;
 use crate::router::route::{Params, Shards};
 use crate::router::statement::{Statement, Value};
 use crate::wire::backend::{command_complete, data_row, row_description};
@@ -21,6 +22,13 @@ impl Session {
                 rows.push((format!("{prefix}{field}"), value));
             }
             rows.push((format!("{prefix}route"), self.explain_route(stmt)));
+            if self.login.cluster.shards.iter().any(|s| s.has_replicas()) {
+                let role = match self.role_for(std::slice::from_ref(stmt)) {
+                    Role::Primary => "primary",
+                    Role::Replica => "replica (or the primary, per read_write_split)",
+                };
+                rows.push((format!("{prefix}role"), role.to_string()));
+            }
         }
         row_description(&mut self.cout, &["field", "value"]);
         for (field, value) in &rows {
