@@ -356,3 +356,58 @@ async fn lagging_and_failing_replicas_are_found_by_background_checks() {
     }
     assert_eq!(spread(&client, 4).await.get(&r1), Some(&4));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_never_land_on_a_replica() {
+    let env = replicated("lb_roles").await;
+    let p = env.primary.port();
+    let (proxy, url) = pgdog(&env, "read_write_split = \"exclude_primary\"", &[]).await;
+    // A read and a write pipelined in one write to the socket.
+    let mut conn =
+        pgdog_tests::raw::RawConn::startup(proxy.port(), &env.user, &env.password, "app")
+            .await
+            .unwrap();
+    let mut bytes = pgdog_tests::raw::query("SELECT inet_server_port()");
+    bytes.extend(pgdog_tests::raw::query(
+        "INSERT INTO items VALUES (10, 'pipelined') RETURNING inet_server_port()",
+    ));
+    conn.send(&bytes).await;
+    let read = pgdog_tests::raw::rows_or_error(conn.until_ready().await).unwrap();
+    assert_ne!(read[0][0].as_deref(), Some(p.to_string().as_str()));
+    let write = pgdog_tests::raw::rows_or_error(conn.until_ready().await).unwrap();
+    assert_eq!(write[0][0].as_deref(), Some(p.to_string().as_str()));
+
+    let client = connect(&url).await;
+    // SET LOCAL pgdog.role ends with its transaction, even one pgDog answered itself.
+    for sql in ["BEGIN", "SET LOCAL pgdog.role = 'replica'", "COMMIT"] {
+        client.batch_execute(sql).await.unwrap();
+    }
+    let rows = text_rows(
+        &client,
+        "INSERT INTO items VALUES (11, 'x') RETURNING inet_server_port()",
+    )
+    .await;
+    assert_eq!(rows[0][0].as_deref(), Some(p.to_string().as_str()));
+    // SELECT … INTO creates a table: the primary.
+    client
+        .batch_execute("SELECT * INTO items_copy FROM items")
+        .await
+        .unwrap();
+
+    // In session mode a client keeps its first server, so it gets the primary.
+    let (session, session_url) = pgdog(
+        &env,
+        "read_write_split = \"exclude_primary\"\npooler_mode = \"session\"",
+        &[],
+    )
+    .await;
+    let client = connect(&session_url).await;
+    text_rows(&client, "SELECT 1").await;
+    let rows = text_rows(
+        &client,
+        "INSERT INTO items VALUES (12, 'y') RETURNING inet_server_port()",
+    )
+    .await;
+    assert_eq!(rows[0][0].as_deref(), Some(p.to_string().as_str()));
+    drop(session);
+}

@@ -248,6 +248,13 @@ impl Shard {
             }
             _ => None,
         };
+        if self.balance.max_lag.is_some() && primary_lsn.is_none() {
+            // Without the primary's position, lag cannot be told: do not keep replicas out
+            // on an old measurement (reads would fall back to a primary that may be down).
+            for host in &self.replicas {
+                host.lagging.store(false, Ordering::Relaxed);
+            }
+        }
         for host in &self.replicas {
             let replay = probe(host, "SELECT pg_last_wal_replay_lsn()::text", timeout).await;
             match replay {

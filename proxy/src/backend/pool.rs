@@ -158,26 +158,26 @@ impl Pool {
     /// Turns a grant (already counted as checked out) into a usable server.
     async fn hand_out(self: &Arc<Self>, grant: Grant) -> Result<Guard, BackendError> {
         if let Grant::Server(mut server) = grant {
-            if server.is_alive() && server.last_used.elapsed() >= self.settings.healthcheck_interval
-            {
-                // Idle long enough that the server may be gone without a FIN reaching us
-                // (a network partition, a frozen host): ask it first.
+            let mut healthy = server.is_alive();
+            if healthy && server.last_used.elapsed() >= self.settings.healthcheck_interval {
+                // Idle long enough that the connection may be dead without a FIN reaching
+                // us (a firewall dropped it, a frozen host): ask it first. A connection that
+                // fails the check is replaced by a new one below; only a failure to connect
+                // is reported.
                 let check = server.run_internal(";");
                 match tokio::time::timeout(self.settings.healthcheck_timeout, check).await {
                     Ok(Ok(())) => server.last_used = Instant::now(),
                     Ok(Err(err)) => {
-                        warn!(server = %self.addr, error = %err, "health check failed");
-                        self.give_back(None);
-                        return Err(err);
+                        warn!(server = %self.addr, error = %err, "idle connection failed its health check; reconnecting");
+                        healthy = false;
                     }
                     Err(_) => {
-                        warn!(server = %self.addr, "health check timed out");
-                        self.give_back(None);
-                        return Err(BackendError::Io(std::io::ErrorKind::TimedOut.into()));
+                        warn!(server = %self.addr, "idle connection's health check timed out; reconnecting");
+                        healthy = false;
                     }
                 }
             }
-            if server.is_alive() {
+            if healthy {
                 match server.rehome() {
                     Ok(server) => return Ok(self.guard(server)),
                     Err(err) => {

@@ -449,7 +449,7 @@ impl Session {
 
     /// Reads what the attached server still owes the client, so it can join the fan at a
     /// statement boundary.
-    async fn settle_attached(&mut self) -> Result<(), BackendError> {
+    pub(super) async fn settle_attached(&mut self) -> Result<(), BackendError> {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         if let Some(server) = self.server.as_deref_mut() {
             // Messages of earlier pipelined statements may still wait to be written; their
@@ -543,6 +543,7 @@ impl Session {
         let idle = self.fan.iter().all(|(_, s)| s.status == b'I');
         if idle {
             self.txn_begin = None;
+            self.txn_read_only = false;
             self.txn_savepoints.clear();
             self.forced_local = None;
             self.forced_role_local = None;

@@ -73,6 +73,8 @@ pub struct Session {
     txn_read_only: bool,
     /// The next checkout is for a batch that only prepares or describes statements.
     catalog_only: bool,
+    /// The role the attached server was checked out for.
+    server_role: Role,
     /// The current request, while it may still be retried on another server.
     replay: Option<retry::Replay>,
     /// `SET pgdog.shard` / `SET pgdog.sharding_key`, and their `SET LOCAL` forms (which
@@ -146,6 +148,7 @@ impl Session {
             forced_role_local: None,
             txn_read_only: false,
             catalog_only: false,
+            server_role: Role::Primary,
             replay: None,
             held: Vec::new(),
             fan: Vec::new(),
@@ -597,6 +600,11 @@ impl Session {
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             match host.pool.get().await {
                 Ok(server) => return Ok(server),
+                // A replica whose pool stays busy (it may hang without breaking its
+                // connections): try another for reads, without a ban.
+                Err(err @ BackendError::CheckoutTimeout(_)) if role == Role::Replica => {
+                    last = err;
+                }
                 Err(err) if err.is_unreachable() => {
                     warn!(server = %host.pool.addr, error = %err, role = ?host.role, "server unreachable; trying another");
                     shard.failed(&host);
@@ -610,6 +618,7 @@ impl Session {
 
     async fn checkout(&mut self, shard: usize, role: Role) -> Result<(), BackendError> {
         let server = self.get_server(shard, role).await?;
+        self.server_role = role;
         if server.params_fingerprint != self.params.fingerprint() {
             if let Some(sql) = self.params.sync_sql(&server.params) {
                 debug!(client = %self.peer, %sql, "syncing session parameters");

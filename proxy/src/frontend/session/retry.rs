@@ -27,8 +27,7 @@ pub(super) struct Replay {
 impl Session {
     /// Starts recording the request a server was just checked out for, if it is a read
     /// that may run again elsewhere.
-    pub(super) fn start_replay(&mut self, shard: usize, role: Role) {
-        let in_transaction = self.deferred_begin.is_some();
+    pub(super) fn start_replay(&mut self, shard: usize, role: Role, in_transaction: bool) {
         self.replay = (role == Role::Replica && !in_transaction).then(|| Replay {
             shard,
             role,

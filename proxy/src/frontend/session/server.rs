@@ -39,15 +39,7 @@ impl Session {
             self.pending
                 .on_server(msg.bytes(), &mut self.cout, &mut parses);
             match msg.tag() {
-                b'Z' => {
-                    server.status = msg.body().first().copied().unwrap_or(b'I');
-                    if server.status == b'I' {
-                        // SET LOCAL pgdog.* lasts until the transaction ends (session mode
-                        // keeps the server past that).
-                        self.forced_local = None;
-                        self.forced_role_local = None;
-                    }
-                }
+                b'Z' => server.status = msg.body().first().copied().unwrap_or(b'I'),
                 b'S' => {
                     server.note_parameter(msg.body());
                     // While attached, the server's parameters change only because of this
@@ -65,6 +57,15 @@ impl Session {
         }
         if replied {
             self.replay = None;
+        }
+        if server.status == b'I' && self.pending.is_idle() && self.deferred_begin.is_none() {
+            // The client's transaction is over (session mode keeps the server past it):
+            // SET LOCAL pgdog.* and the transaction's own settings end with it. Checked
+            // only once nothing is in flight, so the idle ReadyForQuery of pgDog's hidden
+            // parameter SET before a BEGIN does not count.
+            self.forced_local = None;
+            self.forced_role_local = None;
+            self.txn_read_only = false;
         }
         if !parses.is_empty() {
             for id in parses.failed {

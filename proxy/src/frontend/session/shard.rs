@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use bytes::{Bytes, BytesMut};
 
 use super::{ClientError, Flow, Session};
-use crate::config::Role;
+use crate::config::{PoolerMode, Role};
 use crate::frontend::pending::Entry;
 use crate::router::route::{Override, Params, Shards};
 use crate::router::statement::{Command, Statement};
@@ -42,7 +42,10 @@ impl Session {
             // At a batch boundary (inside a transaction, or in session mode), hold the batch
             // like a session without a server does: its statement may need another shard,
             // which the fan can add.
-            let boundary = self.held.is_empty() && self.pending.is_idle();
+            // A server checked out for reads holds every batch: one that writes must wait
+            // for it to go back and take the primary.
+            let boundary = (self.held.is_empty() && self.pending.is_idle())
+                || self.server_role == Role::Replica;
             match tag {
                 b'P' | b'B' | b'D' | b'E' | b'C' if boundary || !self.held.is_empty() => {
                     self.held.push(msg.clone());
@@ -147,11 +150,20 @@ impl Session {
             return Ok(Some(Flow::Continue));
         }
         let role = self.role_for(&summaries);
+        if self.server.is_some() && self.server_role == Role::Replica && role == Role::Primary {
+            // The attached server was checked out for reads: let it finish them (and go
+            // back to the pool) before this statement takes the primary.
+            if let Err(err) = self.settle_attached().await {
+                self.reply_error(err.to_client());
+                return Ok(Some(Flow::Continue));
+            }
+        }
         if self.server.is_none() {
+            let in_transaction = self.deferred_begin.is_some();
             if !self.checkout_or_report(shards[0], role, b'Q').await {
                 return Ok(Some(Flow::Continue));
             }
-            self.start_replay(shards[0], role);
+            self.start_replay(shards[0], role, in_transaction);
         }
         Ok(None)
     }
@@ -216,7 +228,9 @@ impl Session {
             {
                 self.deferred_begin = None;
                 self.txn_begin = None;
+                self.txn_read_only = false;
                 self.forced_local = None;
+                self.forced_role_local = None;
                 let tag = if stmt.command == Command::Commit {
                     "COMMIT"
                 } else {
@@ -260,6 +274,11 @@ impl Session {
     /// that began READ ONLY), the primary for everything else; a `pgdog_role` comment or
     /// `SET pgdog.role` decides first.
     pub(super) fn role_for(&self, statements: &[Statement]) -> Role {
+        if self.login.mode == PoolerMode::Session {
+            // A session keeps its first server for good; only the primary can take
+            // whatever comes later.
+            return Role::Primary;
+        }
         let comment = statements
             .iter()
             .find_map(|s| s.comment.as_deref().and_then(comment_role));
@@ -388,7 +407,15 @@ impl Session {
         // shard has alike.
         let shard = shards.and_then(|s| s.first().copied()).unwrap_or(0);
         let role = self.batch_role(&held)?;
+        if self.server.is_some() && self.server_role == Role::Replica && role == Role::Primary {
+            if let Err(err) = self.settle_attached().await {
+                err.to_client().encode(&mut self.cout);
+                self.skip_until_sync = true;
+                return Ok(false);
+            }
+        }
         self.catalog_only = !held.iter().any(|m| m.tag() == b'B');
+        let in_transaction = self.deferred_begin.is_some();
         let checked_out = self.server.is_none();
         let attached = !checked_out || self.checkout_or_report(shard, role, b'P').await;
         self.catalog_only = false;
@@ -396,7 +423,7 @@ impl Session {
             return Ok(false);
         }
         if checked_out {
-            self.start_replay(shard, role);
+            self.start_replay(shard, role, in_transaction);
         }
         for msg in held {
             self.dispatch(msg)?;

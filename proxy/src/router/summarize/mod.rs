@@ -376,6 +376,10 @@ fn select_details(select: &SelectStmt, stmt: &mut Statement) {
     stmt.distinct_on = select.distinct_clause.iter().any(|d| d.node.is_some());
     stmt.distinct = !select.distinct_clause.is_empty() && !stmt.distinct_on;
     stmt.having = select.having_clause.is_some();
+    if select.into_clause.is_some() {
+        // SELECT … INTO creates a table.
+        stmt.writes = true;
+    }
     for target in &select.target_list {
         if let Some(NodeEnum::ResTarget(res)) = target.node.as_ref() {
             if let Some(val) = res.val.as_deref().and_then(|n| n.node.as_ref()) {
