@@ -15,14 +15,14 @@ DURATION=${DURATION:-8}; ROUNDS=${ROUNDS:-3}; SCALE=${SCALE:-10}; CLIENTS=${CLIE
 MODES=${MODES:-"simple extended prepared"}; SPLIT=${SPLIT:-exclude_primary}
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 log() { printf '[replicas-bench] %s\n' "$*" >&2; }
-bin() { command -v "$1" 2>/dev/null || ls -d /usr/lib/postgresql/*/bin/"$1" 2>/dev/null | sort -V | tail -1; }
+# shellcheck source=tests/bench/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 INITDB=$(bin initdb); POSTGRES=$(bin postgres); BASEBACKUP=$(bin pg_basebackup)
 if [[ -z ${PGDOG_BIN:-} ]]; then
     (cd "$REPO" && cargo build --release -p pgdog >&2)
     PGDOG_BIN=${CARGO_TARGET_DIR:-$REPO/target}/release/pgdog
 fi
 AS_PG=(); [[ $(id -u) == 0 ]] && AS_PG=(runuser -u postgres --)
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 WORK=$(mktemp -d /tmp/pgdog-replicas-XXXXXX); chmod 755 "$WORK"
 [[ ${#AS_PG[@]} -gt 0 ]] && chown postgres: "$WORK"
 PIDS=()
@@ -118,15 +118,5 @@ run() { # mode db -> tps
     pgbench -n -S -M "$1" -c "$CLIENTS" -j 2 -T "$DURATION" -h 127.0.0.1 -p "$PORT" -U bench "$2" 2>&1 |
         awk '/^tps/ {print $3}'
 }
-median() { printf '%s\n' "$@" | sort -n | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
-printf '%-9s %8s %14s %16s %8s\n' mode clients "single tps" "primary+2 tps" ratio
-for mode in $MODES; do
-    run "$mode" single >/dev/null; run "$mode" replicated >/dev/null # warm-up
-    singles=(); repls=()
-    for _ in $(seq "$ROUNDS"); do
-        singles+=("$(run "$mode" single)"); repls+=("$(run "$mode" replicated)")
-    done
-    s=$(median "${singles[@]}"); d=$(median "${repls[@]}")
-    printf '%-9s %8s %14.0f %16.0f %8.2f\n' "$mode" "$CLIENTS" "$s" "$d" "$(echo "$d / $s" | bc -l)"
-done
+compare single replicated "single" "primary+2"
 grep -E "WARN|ERROR" "$WORK/pgdog.log" | head -5 >&2 || true

@@ -19,14 +19,14 @@ DURATION=${DURATION:-8}; ROUNDS=${ROUNDS:-3}; SCALE=${SCALE:-10}; CLIENTS=${CLIE
 MODES=${MODES:-"simple extended prepared fanout fanout-extended"}
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 log() { printf '[sharded-bench] %s\n' "$*" >&2; }
-bin() { command -v "$1" 2>/dev/null || ls -d /usr/lib/postgresql/*/bin/"$1" 2>/dev/null | sort -V | tail -1; }
+# shellcheck source=tests/bench/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 INITDB=$(bin initdb); POSTGRES=$(bin postgres)
 if [[ -z ${PGDOG_BIN:-} ]]; then
     (cd "$REPO" && cargo build --release -p pgdog >&2)
     PGDOG_BIN=$REPO/target/release/pgdog
 fi
 AS_PG=(); [[ $(id -u) == 0 ]] && AS_PG=(runuser -u postgres --)
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 WORK=$(mktemp -d /tmp/pgdog-sharded-XXXXXX); chmod 755 "$WORK"
 [[ ${#AS_PG[@]} -gt 0 ]] && chown postgres: "$WORK"
 PGDOG_PID=""
@@ -123,15 +123,5 @@ run() { # mode db -> tps
     pgbench -n "${how[@]}" -D scale="$SCALE" -c "$CLIENTS" -j 2 -T "$DURATION" -h 127.0.0.1 -p "$PORT" -U bench "$2" 2>&1 |
         awk '/^tps/ {print $3}'
 }
-median() { printf '%s\n' "$@" | sort -n | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
-printf '%-9s %8s %14s %14s %8s\n' mode clients "1 shard tps" "2 shards tps" ratio
-for mode in $MODES; do
-    run "$mode" single >/dev/null; run "$mode" sharded >/dev/null # warm-up
-    singles=(); shardeds=()
-    for _ in $(seq "$ROUNDS"); do
-        singles+=("$(run "$mode" single)"); shardeds+=("$(run "$mode" sharded)")
-    done
-    s=$(median "${singles[@]}"); d=$(median "${shardeds[@]}")
-    printf '%-9s %8s %14.0f %14.0f %8.2f\n' "$mode" "$CLIENTS" "$s" "$d" "$(echo "$d / $s" | bc -l)"
-done
+compare single sharded "1 shard" "2 shards"
 grep -E "WARN|ERROR" "$WORK/pgdog.log" | head -5 >&2 || true

@@ -102,6 +102,17 @@ pub async fn sharded_env(
     }
 }
 
+/// The `id` values of every row of `table`, read directly from one server.
+pub async fn ids_in(client: &Client, table: &str) -> std::collections::BTreeSet<i64> {
+    client
+        .query(&format!("SELECT id FROM {table}"), &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+}
+
 /// The rows of a simple query as text, NULL as `None`.
 pub async fn text_rows(client: &Client, sql: &str) -> Vec<Vec<Option<String>>> {
     match client.simple_query(sql).await {

@@ -89,13 +89,7 @@ fn shard_of(id: i64, shards: usize) -> usize {
 }
 
 async fn ids_on(shard: &tokio_postgres::Client) -> BTreeSet<i64> {
-    shard
-        .query("SELECT id FROM orders", &[])
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect()
+    ids_in(shard, "orders").await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -18,13 +18,7 @@ fn on(shard: usize) -> impl Iterator<Item = i64> {
 }
 
 async fn ids_on(shard: &tokio_postgres::Client) -> BTreeSet<i64> {
-    shard
-        .query("SELECT id FROM users", &[])
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect()
+    ids_in(shard, "users").await
 }
 
 async fn raw(env: &ShardedEnv) -> RawConn {

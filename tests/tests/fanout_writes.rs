@@ -15,14 +15,8 @@ fn shard_of(id: i64, shards: usize) -> usize {
     shard_for(&KeyValue::Int(id), KeyType::BigInt, shards)
 }
 
-async fn ids_on(shard: &Client) -> BTreeSet<i64> {
-    shard
-        .query("SELECT id FROM users", &[])
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect()
+async fn ids_on(shard: &tokio_postgres::Client) -> BTreeSet<i64> {
+    ids_in(shard, "users").await
 }
 
 async fn assert_placed(env: &ShardedEnv, ids: &BTreeSet<i64>) {
@@ -35,6 +29,16 @@ async fn assert_placed(env: &ShardedEnv, ids: &BTreeSet<i64>) {
             .collect();
         assert_eq!(ids_on(shard).await, expected, "rows of shard {i}");
     }
+}
+
+/// A single-row INSERT through the simple protocol.
+async fn insert(client: &Client, id: i64, name: &str) -> Result<(), tokio_postgres::Error> {
+    client
+        .simple_query(&format!(
+            "INSERT INTO users (id, name) VALUES ({id}, '{name}')"
+        ))
+        .await
+        .map(|_| ())
 }
 
 fn psql_ok(out: &std::process::Output) -> String {
@@ -217,14 +221,8 @@ async fn transactions_spanning_shards_commit_and_roll_back_everywhere() {
     let d = (b + 1..).find(|id| shard_of(*id, 2) == 1).unwrap();
 
     client.simple_query("BEGIN").await.unwrap();
-    client
-        .simple_query(&format!("INSERT INTO users (id, name) VALUES ({a}, 'a')"))
-        .await
-        .unwrap();
-    client
-        .simple_query(&format!("INSERT INTO users (id, name) VALUES ({b}, 'b')"))
-        .await
-        .unwrap();
+    insert(&client, a, "a").await.unwrap();
+    insert(&client, b, "b").await.unwrap();
     // Inside the transaction a cross-shard read sees both uncommitted rows.
     assert_eq!(
         text_rows(&client, "SELECT count(*) FROM users").await,
@@ -237,24 +235,15 @@ async fn transactions_spanning_shards_commit_and_roll_back_everywhere() {
     assert_eq!(ids_on(&env.shards[1]).await, BTreeSet::from([b]));
 
     client.simple_query("BEGIN").await.unwrap();
-    client
-        .simple_query(&format!("INSERT INTO users (id, name) VALUES ({c}, 'c')"))
-        .await
-        .unwrap();
-    client
-        .simple_query(&format!("INSERT INTO users (id, name) VALUES ({d}, 'd')"))
-        .await
-        .unwrap();
+    insert(&client, c, "c").await.unwrap();
+    insert(&client, d, "d").await.unwrap();
     client.simple_query("ROLLBACK").await.unwrap();
     assert_eq!(ids_on(&env.shards[0]).await, BTreeSet::from([a]));
     assert_eq!(ids_on(&env.shards[1]).await, BTreeSet::from([b]));
 
     // An error on one shard fails the whole transaction; COMMIT rolls back everywhere.
     client.simple_query("BEGIN").await.unwrap();
-    client
-        .simple_query(&format!("INSERT INTO users (id, name) VALUES ({c}, 'c')"))
-        .await
-        .unwrap();
+    insert(&client, c, "c").await.unwrap();
     let err = client
         .simple_query(&format!(
             "INSERT INTO users (id, name) VALUES ({b}, 'duplicate')"

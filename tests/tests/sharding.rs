@@ -51,14 +51,8 @@ fn shard_of(id: i64) -> usize {
     shard_for(&KeyValue::Int(id), KeyType::BigInt, 2)
 }
 
-async fn ids_on(shard: &Client) -> BTreeSet<i64> {
-    shard
-        .query("SELECT id FROM users", &[])
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect()
+async fn ids_on(shard: &tokio_postgres::Client) -> BTreeSet<i64> {
+    ids_in(shard, "users").await
 }
 
 fn sqlstate(err: &tokio_postgres::Error) -> String {

@@ -43,10 +43,12 @@ impl Session {
         let Bound { statements, rest } = self.bound_statement(&held)?;
         let shards = match shards {
             Some(shards) => shards,
-            None => match self.batch_shards(&held)? {
-                Ok(Some(shards)) => shards,
-                // Parse and Describe only read the catalog, which every shard has alike.
-                Ok(None) => vec![self.fan.first().map_or(0, |(s, _)| *s)],
+            None => match self.batch_route(&held)? {
+                Ok(route) => match route.shards {
+                    Some(shards) => shards,
+                    // Parse and Describe only read the catalog, which every shard has alike.
+                    None => vec![self.fan.first().map_or(0, |(s, _)| *s)],
+                },
                 Err(err) => {
                     self.cout.extend_from_slice(&err);
                     return self.end_batch();

@@ -14,6 +14,7 @@ use bytes::{Bytes, BytesMut};
 use super::{ClientError, Flow, Session};
 use crate::config::{PoolerMode, Role};
 use crate::frontend::pending::Entry;
+use crate::router::cache::Summaries;
 use crate::router::route::{Override, Params, Shards};
 use crate::router::statement::{Command, Statement};
 use crate::wire::backend::{command_complete, ready_for_query};
@@ -57,7 +58,7 @@ impl Session {
         }
         if self.server.is_some() {
             if tag == b'B' {
-                let routed = self.route_bind(msg, &HashMap::new(), self.last_unnamed.as_deref())?;
+                let routed = self.route_bind(msg, self.last_unnamed.as_deref())?;
                 if let Err(err) = routed.and_then(|shard| self.same_shard(shard)) {
                     // Reported in order, after the replies to what the server already has.
                     self.pending.push(Entry::Local(err), &mut self.cout);
@@ -309,49 +310,6 @@ impl Session {
         }
     }
 
-    /// The role of a held batch: that of the statements its Binds run (a batch that only
-    /// prepares or describes reads the catalog, which replicas have too).
-    fn batch_role(&self, held: &[Message]) -> Result<Role, ClientError> {
-        let mut named: HashMap<&str, &str> = HashMap::new();
-        let mut unnamed: Option<&str> = self.last_unnamed.as_deref();
-        let mut statements = Vec::new();
-        for msg in held {
-            match msg.tag() {
-                b'P' => {
-                    let parse = Parse::decode(msg)?;
-                    if parse.name.is_empty() {
-                        unnamed = Some(parse.query);
-                    } else {
-                        named.insert(parse.name, parse.query);
-                    }
-                }
-                b'B' => {
-                    let name = frontend::bind_statement(msg)?;
-                    let sql = if name.is_empty() {
-                        unnamed.map(str::to_string)
-                    } else {
-                        named.get(name).map(|s| s.to_string()).or_else(|| {
-                            let stmt = self.statements.get(name)?;
-                            Reader::new(&stmt.rest).cstr().map(str::to_string)
-                        })
-                    };
-                    match sql {
-                        Some(sql) => {
-                            statements.extend(self.shared.parse_cache.get(&sql).iter().cloned())
-                        }
-                        // Unknown: let the primary report it.
-                        None => return Ok(Role::Primary),
-                    }
-                }
-                _ => {}
-            }
-        }
-        if statements.is_empty() {
-            return Ok(Role::Replica);
-        }
-        Ok(self.role_for(&statements))
-    }
-
     fn reject(&mut self, err: ErrorResponse) -> Option<Flow> {
         err.encode(&mut self.cout);
         self.ready();
@@ -380,8 +338,8 @@ impl Session {
     /// to do so).
     async fn release_held(&mut self, tag: u8) -> Result<bool, ClientError> {
         let held = std::mem::take(&mut self.held);
-        let shards = match self.batch_shards(&held)? {
-            Ok(shards) => shards,
+        let BatchRoute { shards, role } = match self.batch_route(&held)? {
+            Ok(route) => route,
             Err(err) => {
                 self.cout.extend_from_slice(&err);
                 self.skip_until_sync = true;
@@ -406,7 +364,6 @@ impl Session {
         // A batch without Bind (prepare, describe) reads only the catalog, which every
         // shard has alike.
         let shard = shards.and_then(|s| s.first().copied()).unwrap_or(0);
-        let role = self.batch_role(&held)?;
         if self.server.is_some() && self.server_role == Role::Replica && role == Role::Primary {
             if let Err(err) = self.settle_attached().await {
                 err.to_client().encode(&mut self.cout);
@@ -431,32 +388,47 @@ impl Session {
         Ok(false)
     }
 
-    /// The shards a held batch runs on: those of its Binds, which must agree (`None`
-    /// without a Bind). The outer error is a malformed message; the inner one is for the
-    /// client.
-    pub(super) fn batch_shards(
+    /// Where a held batch runs, from the statements its Binds execute: their shards,
+    /// which must agree (`None` without a Bind), and the primary if any of them needs it
+    /// (a batch that only prepares or describes reads the catalog, which replicas have
+    /// too). The outer error is a malformed message; the inner one is for the client.
+    pub(super) fn batch_route(
         &self,
         held: &[Message],
-    ) -> Result<Result<Option<Vec<usize>>, Bytes>, ClientError> {
-        let mut named: HashMap<String, String> = HashMap::new();
-        let mut unnamed: Option<String> = self.last_unnamed.clone();
-        let mut shards: Option<Vec<usize>> = None;
+    ) -> Result<Result<BatchRoute, Bytes>, ClientError> {
+        let mut named: HashMap<&str, &str> = HashMap::new();
+        let mut unnamed: Option<&str> = self.last_unnamed.as_deref();
+        let mut route = BatchRoute {
+            shards: None,
+            role: Role::Replica,
+        };
         for msg in held {
             match msg.tag() {
                 b'P' => {
                     let parse = Parse::decode(msg)?;
                     if parse.name.is_empty() {
-                        unnamed = Some(parse.query.to_string());
+                        unnamed = Some(parse.query);
                     } else {
-                        named.insert(parse.name.to_string(), parse.query.to_string());
+                        named.insert(parse.name, parse.query);
                     }
                 }
                 b'B' => {
-                    let these = match self.bind_shards(msg, &named, unnamed.as_deref())? {
-                        Ok(these) => these,
-                        Err(err) => return Ok(Err(err)),
+                    let (summaries, params) = self.bind_target(msg, &named, unnamed)?;
+                    let these = match &summaries {
+                        Some(summaries) => match self.shards_of(summaries, &params) {
+                            Ok(these) => these,
+                            Err(err) => return Ok(Err(err)),
+                        },
+                        None => vec![self.unknown_statement_shard()],
                     };
-                    match &shards {
+                    let needs_primary = summaries
+                        .as_ref()
+                        .is_none_or(|s| self.role_for(s) == Role::Primary);
+                    if needs_primary {
+                        // An unknown statement too: let the primary report it.
+                        route.role = Role::Primary;
+                    }
+                    match &route.shards {
                         Some(earlier) if *earlier != these => {
                             let err = ErrorResponse::error(
                                 "0A000",
@@ -465,13 +437,13 @@ impl Session {
                             .with_detail("Send a Sync between statements for different shards, or use the simple query protocol.");
                             return Ok(Err(Bytes::from(err.to_bytes())));
                         }
-                        _ => shards = Some(these),
+                        _ => route.shards = Some(these),
                     }
                 }
                 _ => {}
             }
         }
-        Ok(Ok(shards))
+        Ok(Ok(route))
     }
 
     /// The shard of the statement a Bind executes, on a server already attached. The
@@ -479,11 +451,14 @@ impl Session {
     fn route_bind(
         &self,
         bind: &Message,
-        named: &HashMap<String, String>,
         unnamed: Option<&str>,
     ) -> Result<Result<usize, Bytes>, frontend::Malformed> {
+        let (summaries, params) = self.bind_target(bind, &HashMap::new(), unnamed)?;
+        let Some(summaries) = summaries else {
+            return Ok(Ok(self.unknown_statement_shard()));
+        };
         Ok(self
-            .bind_shards(bind, named, unnamed)?
+            .shards_of(&summaries, &params)
             .and_then(|shards| match shards[..] {
                 [one] => Ok(one),
                 _ => Err(cross_shard(
@@ -492,29 +467,40 @@ impl Session {
             }))
     }
 
-    /// The shards of the statement a Bind executes.
-    fn bind_shards(
+    /// The summaries of the statement a Bind executes (`None` when pgDog does not know it)
+    /// and its bound parameters.
+    fn bind_target(
         &self,
         bind: &Message,
-        named: &HashMap<String, String>,
+        named: &HashMap<&str, &str>,
         unnamed: Option<&str>,
-    ) -> Result<Result<Vec<usize>, Bytes>, frontend::Malformed> {
+    ) -> Result<(Option<Summaries>, Params), frontend::Malformed> {
         let name = frontend::bind_statement(bind)?;
-        let sql = if name.is_empty() {
-            unnamed.map(str::to_string)
+        let summaries = if name.is_empty() {
+            unnamed.map(|sql| self.shared.parse_cache.get(sql))
+        } else if let Some(sql) = named.get(name) {
+            Some(self.shared.parse_cache.get(sql))
         } else {
-            named.get(name).cloned().or_else(|| {
-                let stmt = self.statements.get(name)?;
-                Reader::new(&stmt.rest).cstr().map(str::to_string)
+            self.statements.get(name).and_then(|stmt| {
+                Reader::new(&stmt.rest)
+                    .cstr()
+                    .map(|sql| self.shared.parse_cache.get(sql))
             })
         };
-        let Some(sql) = sql else {
-            // Unknown statement: the server reports it; any shard can.
-            return Ok(Ok(vec![if self.server.is_some() { self.shard } else { 0 }]));
-        };
+        if summaries.is_none() {
+            return Ok((None, Params::default()));
+        }
         let (formats, values) = frontend::bind_params(bind)?;
-        let summaries = self.shared.parse_cache.get(&sql);
-        Ok(self.shards_of(&summaries, &Params { values, formats }))
+        Ok((summaries, Params { values, formats }))
+    }
+
+    /// A statement pgDog does not know: the server reports it, any shard can.
+    fn unknown_statement_shard(&self) -> usize {
+        if self.server.is_some() {
+            self.shard
+        } else {
+            0
+        }
     }
 
     /// The shards `statements` run on (sorted, at least one), or the error the client gets.
@@ -583,6 +569,12 @@ fn comment_role(comment: &str) -> Option<Role> {
         }
     }
     None
+}
+
+/// Where a held batch runs.
+pub(super) struct BatchRoute {
+    pub shards: Option<Vec<usize>>,
+    pub role: Role,
 }
 
 fn cross_shard(shards: usize) -> Bytes {
