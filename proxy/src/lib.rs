@@ -12,12 +12,14 @@
 //!
 //! `proxy/ARCHITECTURE.md` explains how these fit together.
 
+pub mod admin;
 pub mod auth;
 pub mod backend;
 pub mod config;
 pub mod demo;
 pub mod fanout;
 pub mod frontend;
+pub mod plugins;
 pub mod router;
 pub mod wire;
 
@@ -32,22 +34,37 @@ pub fn run(config: Arc<config::Config>) -> std::io::Result<()> {
     let listener = std::net::TcpListener::bind((host, port)).map_err(|e| {
         std::io::Error::new(e.kind(), format!("cannot listen on {host}:{port}: {e}"))
     })?;
+    let plugins = plugins::Registry::start(&config).map_err(std::io::Error::other)?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let reloader = plugins.clone();
     let signals = async move {
-        let (Ok(mut sigterm), Ok(mut sigint)) = (
+        let (Ok(mut sigterm), Ok(mut sigint), Ok(mut sighup)) = (
             signal(SignalKind::terminate()),
             signal(SignalKind::interrupt()),
+            signal(SignalKind::hangup()),
         ) else {
             tracing::error!("cannot install signal handlers");
             return;
         };
-        tokio::select! {
-            _ = sigterm.recv() => info!("SIGTERM received"),
-            _ = sigint.recv() => info!("SIGINT received"),
+        loop {
+            tokio::select! {
+                _ = sigterm.recv() => { info!("SIGTERM received"); break; }
+                _ = sigint.recv() => { info!("SIGINT received"); break; }
+                _ = sighup.recv() => {
+                    info!("SIGHUP received; reloading plugins");
+                    let reloader = reloader.clone();
+                    // Off the signal loop: a slow compile must not delay a SIGTERM.
+                    tokio::spawn(async move {
+                        if let Err(err) = reloader.reload().await {
+                            tracing::warn!("{err}");
+                        }
+                    });
+                }
+            }
         }
         let _ = stop_tx.send(true);
         // Keep the sender alive: sessions watch it until they end.
         std::future::pending::<()>().await;
     };
-    frontend::listener::run(config, listener, stop_rx, signals)
+    frontend::listener::run(config, plugins, listener, stop_rx, signals)
 }

@@ -32,6 +32,11 @@ enum Command {
     Check,
     /// Start throwaway PostgreSQL servers, a user and a database, and serve them on port
     /// 6432 with a generated config. Ctrl-C stops and removes everything.
+    /// Routing plugins.
+    Plugin {
+        #[command(subcommand)]
+        command: PluginCommand,
+    },
     Demo {
         /// Port pgDog listens on.
         #[arg(long, default_value_t = 6432)]
@@ -40,6 +45,41 @@ enum Command {
         /// default, removed on exit).
         #[arg(long)]
         dir: Option<PathBuf>,
+        /// The tenant-router plugin component to load. By default the demo builds it from
+        /// this source tree (`cargo build --release --target wasm32-wasip2 -p
+        /// tenant-router`), so rebuilding after an edit reloads it.
+        #[arg(long)]
+        plugin: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum PluginCommand {
+    /// Load a wasm component as pgDog would (compile, check it against the
+    /// pgdog:router@0.1.0 contract, run `init`), then print its decision for each SQL
+    /// string. Exits 0 when every call succeeded, 1 when a call failed, 2 when the plugin
+    /// cannot be loaded.
+    Check {
+        /// The plugin component (.wasm).
+        file: PathBuf,
+        /// The plugin's configuration, as the JSON object its `init` receives (what the
+        /// `config` table of its `[[plugins]]` entry becomes).
+        #[arg(long = "plugin-config", value_name = "JSON", default_value = "{}")]
+        plugin_config: String,
+        /// Shard count the plugin is told the database has.
+        #[arg(long, default_value_t = 1)]
+        shards: usize,
+        /// Tell the plugin the database has replicas.
+        #[arg(long)]
+        replicas: bool,
+        /// Deadline of each call, in milliseconds.
+        #[arg(long, default_value_t = 100)]
+        timeout_ms: u64,
+        /// Memory limit of the plugin, in MB.
+        #[arg(long, default_value_t = 64)]
+        memory_mb: u64,
+        /// SQL strings to route.
+        sql: Vec<String>,
     },
 }
 
@@ -53,13 +93,43 @@ fn main() -> ExitCode {
         .init();
     let cli = Cli::parse();
     match cli.command {
-        Some(Command::Demo { port, dir }) => match pgdog::demo::run(port, dir) {
+        Some(Command::Demo { port, dir, plugin }) => match pgdog::demo::run(port, dir, plugin) {
             Ok(()) => ExitCode::SUCCESS,
             Err(err) => {
                 error!("demo failed: {err}");
                 ExitCode::FAILURE
             }
         },
+        Some(Command::Plugin {
+            command:
+                PluginCommand::Check {
+                    file,
+                    plugin_config,
+                    shards,
+                    replicas,
+                    timeout_ms,
+                    memory_mb,
+                    sql,
+                },
+        }) => {
+            let check = pgdog::plugins::check::Check {
+                path: file,
+                config_json: plugin_config,
+                shards,
+                replicas,
+                sql,
+                timeout_ms,
+                memory_mb,
+            };
+            match pgdog::plugins::check::run(check) {
+                Ok(true) => ExitCode::SUCCESS,
+                Ok(false) => ExitCode::from(1),
+                Err(err) => {
+                    eprintln!("error: {err}");
+                    ExitCode::from(2)
+                }
+            }
+        }
         Some(Command::Check) => match Config::load(&cli.config, &cli.users) {
             Ok(_) => {
                 println!("configuration is valid");

@@ -17,6 +17,8 @@ pub struct Config {
     databases: Vec<Table>,
     users: Vec<Table>,
     admin: Option<Table>,
+    /// Raw TOML appended to pgdog.toml (`[[plugins]]` blocks, say).
+    extra: String,
 }
 
 /// A TOML basic string.
@@ -72,6 +74,7 @@ impl Config {
             databases: Vec::new(),
             users: Vec::new(),
             admin: Some(admin),
+            extra: String::new(),
         }
     }
 
@@ -103,6 +106,13 @@ impl Config {
 
     pub fn shutdown_timeout_ms(self, ms: u64) -> Self {
         self.general("shutdown_timeout", ms)
+    }
+
+    /// Append raw TOML to pgdog.toml.
+    pub fn raw(mut self, toml: &str) -> Self {
+        self.extra.push_str(toml);
+        self.extra.push('\n');
+        self
     }
 
     /// Drop the `[admin]` section (to test the proxy without one).
@@ -177,6 +187,7 @@ impl Config {
         if let Some(admin) = &self.admin {
             render(&mut out, "[admin]", admin);
         }
+        out.push_str(&self.extra);
         out
     }
 

@@ -167,6 +167,27 @@ impl Pgdog {
     }
 
     /// Everything pgdog wrote to stdout/stderr so far.
+    /// The pgdog.toml it was started with (tests rewrite it to test reloads).
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.path().join("pgdog.toml")
+    }
+
+    /// Waits until the log contains `needle`; panics with the log after `timeout`.
+    pub async fn wait_for_log(&self, needle: &str, timeout: Duration) -> String {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let log = self.log();
+            if log.contains(needle) {
+                return log;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "pgdog did not log {needle:?} within {timeout:?}; log:\n{log}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("pgdog.log")).unwrap_or_default()
     }

@@ -1,6 +1,7 @@
 //! `pgdog demo` as a new user runs it: two shards, each with a streaming replica, come up
 //! with a sharded table; a single-shard and a cross-shard query answer through psql, reads
-//! from the replica and a transaction from the primary.
+//! from the replica and a transaction from the primary; the tenant-router plugin routes by
+//! tenant and follows an edit of its config without a restart.
 
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -15,6 +16,8 @@ async fn demo_serves_a_sharded_table_over_two_shards() {
     let mut child = tokio::process::Command::new(Pgdog::binary())
         .args(["demo", "--port", &port.to_string(), "--dir"])
         .arg(dir.path().join("demo"))
+        .arg("--plugin")
+        .arg(plugin_wasm("tenant-router"))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -70,6 +73,37 @@ async fn demo_serves_a_sharded_table_over_two_shards() {
             .collect::<Vec<_>>(),
         ["t", "f"]
     );
+    // The tenant-router plugin routes orders by tenant, and follows an edit of its map.
+    let globex = "SELECT count(*) FROM orders WHERE tenant = 'globex';\n";
+    let out = run_psql(
+        &url,
+        &format!("{globex}/* tenant: acme */ SELECT count(*) FROM orders;\n"),
+    )
+    .await;
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(
+        stdout.lines().collect::<Vec<_>>(),
+        ["3", "3"],
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = run_psql(&url, "SELECT * FROM orders WHERE tenant = 'initech';\n").await;
+    assert!(!out.status.success());
+    let toml_path = dir.path().join("demo/pgdog.toml");
+    let toml = std::fs::read_to_string(&toml_path).unwrap();
+    std::fs::write(&toml_path, toml.replace("globex = 1", "globex = 0")).unwrap();
+    let edited = Instant::now();
+    loop {
+        let out = run_psql(&url, globex).await;
+        if String::from_utf8_lossy(&out.stdout).trim() == "0" {
+            break;
+        }
+        assert!(
+            edited.elapsed() < Duration::from_secs(15),
+            "the edit was not picked up"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     send_signal(child.id().unwrap(), libc::SIGINT);
     let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
         .await

@@ -81,6 +81,11 @@ pub struct General {
     pub max_replica_lag: Option<u64>,
     /// Functions with side effects: a SELECT that calls one goes to the primary.
     pub write_functions: Vec<String>,
+    /// Where compiled plugins are cached (`~/.cache/pgdog/plugins` when unset).
+    pub plugin_cache_dir: Option<std::path::PathBuf>,
+    /// How often plugin files and pgdog.toml are checked for changes that reload plugins;
+    /// 0 turns the watch off (SIGHUP and the admin `RELOAD` still reload).
+    pub plugin_watch_interval: u64,
 }
 
 impl Default for General {
@@ -122,6 +127,8 @@ impl Default for General {
             ]
             .map(String::from)
             .to_vec(),
+            plugin_cache_dir: None,
+            plugin_watch_interval: 500,
         }
     }
 }

@@ -5,6 +5,7 @@
 //! nothing reads configuration from a global.
 
 mod general;
+pub mod plugins;
 pub mod sharding;
 mod users;
 
@@ -13,6 +14,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 pub use general::{AuthType, Database, General, PoolerMode, ReadWriteSplit, Role, Strategy};
+pub use plugins::{OnError, PluginConfig};
 pub use sharding::{Mapping, MappingValue, ShardedTable};
 pub use users::User;
 
@@ -46,6 +48,9 @@ pub struct PgdogFile {
     pub admin: Admin,
     #[serde(default)]
     pub sharded_tables: Vec<ShardedTable>,
+    /// Routing plugins, asked in this order.
+    #[serde(default)]
+    pub plugins: Vec<PluginConfig>,
 }
 
 /// The admin database (`SHOW …`, `RELOAD`): parsed now so configs written for it load.
@@ -83,6 +88,10 @@ pub struct Config {
     pub admin: Admin,
     pub users: Vec<User>,
     pub sharded_tables: Vec<ShardedTable>,
+    pub plugins: Vec<PluginConfig>,
+    /// The pgdog.toml this was read from, for plugin reloads; `None` for configs built
+    /// from text.
+    pub pgdog_path: Option<PathBuf>,
 }
 
 impl Config {
@@ -90,7 +99,9 @@ impl Config {
     pub fn load(pgdog: &Path, users: &Path) -> Result<Config, ConfigError> {
         let pgdog_text = read(pgdog)?;
         let users_text = read(users)?;
-        Self::from_strs(&pgdog_text, pgdog, &users_text, users)
+        let mut config = Self::from_strs(&pgdog_text, pgdog, &users_text, users)?;
+        config.pgdog_path = Some(pgdog.to_path_buf());
+        Ok(config)
     }
 
     /// Parses and validates configuration text; the paths are only used in errors.
@@ -100,7 +111,7 @@ impl Config {
         users_text: &str,
         users_path: &Path,
     ) -> Result<Config, ConfigError> {
-        let file: PgdogFile = parse_toml(pgdog_text, pgdog_path)?;
+        let mut file: PgdogFile = parse_toml(pgdog_text, pgdog_path)?;
         let users: users::UsersFile = parse_toml(users_text, users_path)?;
         let invalid = |text: &str, path: &Path, offset: usize, message: String| {
             let (line, column) = line_col(text, offset);
@@ -116,6 +127,13 @@ impl Config {
         }
         if let Some(err) = validate_sharding(&file) {
             return Err(invalid(pgdog_text, pgdog_path, 0, err));
+        }
+        if let Some(err) = plugins::validate(&file.plugins) {
+            let at = plugins_offset(pgdog_text);
+            return Err(invalid(pgdog_text, pgdog_path, at, err));
+        }
+        for plugin in &mut file.plugins {
+            plugin.resolve(pgdog_path);
         }
         for user in &users.users {
             let db = user.database.get_ref();
@@ -154,6 +172,8 @@ impl Config {
             admin: file.admin,
             users: users.users.into_iter().map(User::from).collect(),
             sharded_tables: file.sharded_tables,
+            plugins: file.plugins,
+            pgdog_path: None,
         })
     }
 
@@ -248,6 +268,39 @@ fn validate_sharding(file: &PgdogFile) -> Option<String> {
         }
     }
     None
+}
+
+/// Where the first `[[plugins]]` table starts, for errors about the chain.
+fn plugins_offset(text: &str) -> usize {
+    text.find("[[plugins]]").unwrap_or(0)
+}
+
+/// Only the `[[plugins]]` of pgdog.toml, re-read for a reload: the rest of the file needs
+/// a restart to change.
+pub fn load_plugins(pgdog: &Path) -> Result<Vec<PluginConfig>, ConfigError> {
+    #[derive(Deserialize)]
+    struct OnlyPlugins {
+        #[serde(default)]
+        plugins: Vec<PluginConfig>,
+    }
+    let text = read(pgdog)?;
+    // The whole file is parsed as it would be at start-up, so a reload never accepts what
+    // a restart would refuse.
+    let _: PgdogFile = parse_toml(&text, pgdog)?;
+    let mut only: OnlyPlugins = parse_toml(&text, pgdog)?;
+    if let Some(err) = plugins::validate(&only.plugins) {
+        let (line, column) = line_col(&text, plugins_offset(&text));
+        return Err(ConfigError::Invalid {
+            path: pgdog.to_path_buf(),
+            line,
+            column,
+            message: err,
+        });
+    }
+    for plugin in &mut only.plugins {
+        plugin.resolve(pgdog);
+    }
+    Ok(only.plugins)
 }
 
 fn read(path: &Path) -> Result<String, ConfigError> {

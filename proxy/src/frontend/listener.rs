@@ -29,6 +29,7 @@ use crate::config::Config;
 /// place for signal handlers and anything else that needs a runtime for the whole run.
 pub fn run<F>(
     config: Arc<Config>,
+    plugins: Arc<crate::plugins::Registry>,
     listener: std::net::TcpListener,
     stop: watch::Receiver<bool>,
     control: F,
@@ -45,6 +46,7 @@ where
         parse_cache: crate::router::cache::ParseCache::new(PARSE_CACHE_CAPACITY),
         shutdown: stop.clone(),
         config: config.clone(),
+        plugins,
     });
     let mut threads = Vec::new();
     for id in 1..config.general.workers {
@@ -145,6 +147,10 @@ async fn handle(shared: Arc<Shared>, mut stream: TcpStream, peer: SocketAddr) {
         Ok(logged_in) => logged_in,
         Err(LoginError::Rejected(err)) => {
             info!(client = %peer, error = %err, "login rejected");
+            return;
+        }
+        Err(LoginError::Admin) => {
+            crate::admin::serve(shared, stream, buf).await;
             return;
         }
         Err(err) => {

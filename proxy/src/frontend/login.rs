@@ -41,6 +41,9 @@ pub enum LoginError {
     Rejected(ErrorResponse),
     #[error("client went away during login")]
     Gone,
+    /// Logged into the admin database: served by `admin`, not a session.
+    #[error("admin login")]
+    Admin,
     #[error("cancel request handled")]
     Cancel,
     #[error("login timed out")]
@@ -120,6 +123,29 @@ async fn login_inner(
         )));
     }
     let config = &shared.config;
+    if database == config.admin.name {
+        // The admin database: pgDog's own commands, for `[admin] user` only.
+        let admin = User {
+            name: config.admin.user.clone(),
+            database: database.clone(),
+            password: config.admin.password.clone(),
+            pool_size: None,
+            min_pool_size: None,
+            pooler_mode: None,
+            auth_type: None,
+            server_user: None,
+            server_password: None,
+        };
+        if user != admin.name {
+            return Err(LoginError::Rejected(ErrorResponse::fatal(
+                "28000",
+                format!("role \"{user}\" is not allowed to connect to the admin database \"{database}\""),
+            )));
+        }
+        authenticate(stream, buf, &admin, config.general.auth_type).await?;
+        info!(%user, %database, "admin client logged in");
+        return Err(LoginError::Admin);
+    }
     if config.database_entries(&database).next().is_none() {
         return Err(LoginError::Rejected(ErrorResponse::fatal(
             "3D000",

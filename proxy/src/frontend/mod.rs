@@ -23,6 +23,8 @@ pub struct Shared {
     pub statements: prepared::GlobalStatements,
     /// Statement summaries by SQL text, for routing on sharded databases.
     pub parse_cache: crate::router::cache::ParseCache,
+    /// The routing plugin chain, swapped whole at a reload.
+    pub plugins: Arc<crate::plugins::Registry>,
     /// Turns true when pgDog starts shutting down.
     pub shutdown: watch::Receiver<bool>,
 }

@@ -177,6 +177,8 @@ pub struct Statement {
     pub comment: Option<String>,
     /// The parser rejected the text; PostgreSQL will report the error itself.
     pub parse_error: Option<String>,
+    /// A WHERE clause of any shape (`predicates` holds only equality and IN).
+    pub has_where: bool,
 }
 
 impl Statement {
@@ -205,6 +207,7 @@ impl Statement {
             set: None,
             comment: None,
             parse_error: None,
+            has_where: false,
         }
     }
 }

@@ -113,3 +113,22 @@ pub fn data_row(out: &mut BytesMut, values: &[Option<&str>]) {
     }
     finish(out, at);
 }
+
+/// NoticeResponse: `severity` (NOTICE, WARNING, …), SQLSTATE `code` and `message`.
+pub fn notice(out: &mut BytesMut, severity: &str, code: &str, message: &str) {
+    let at = begin(out, b'N');
+    for (field, value) in [
+        (b'S', severity),
+        (b'V', severity),
+        (b'C', code),
+        (b'M', message),
+    ] {
+        out.put_u8(field);
+        put_cstr(out, value);
+    }
+    out.put_u8(0);
+    finish(out, at);
+}
+
+/// EmptyQueryResponse: the reply to a query string with no statement in it.
+pub const EMPTY_QUERY_RESPONSE: &[u8] = b"I\0\0\0\x04";

@@ -29,7 +29,7 @@ impl Session {
     /// if the caller routed it already.
     pub(super) async fn fan_batch(
         &mut self,
-        held: Vec<Message>,
+        mut held: Vec<Message>,
         shards: Option<Vec<usize>>,
     ) -> Result<(), ClientError> {
         if self.fan_status() == b'E' {
@@ -40,21 +40,27 @@ impl Session {
             .encode(&mut self.cout);
             return self.end_batch();
         }
-        let Bound { statements, rest } = self.bound_statement(&held)?;
         let shards = match shards {
             Some(shards) => shards,
-            None => match self.batch_route(&held)? {
-                Ok(route) => match route.shards {
-                    Some(shards) => shards,
-                    // Parse and Describe only read the catalog, which every shard has alike.
-                    None => vec![self.fan.first().map_or(0, |(s, _)| *s)],
-                },
+            None => match self.batch_route(&held).await? {
+                Ok(route) => {
+                    for (at, parse) in route.rewrites {
+                        held[at] = parse;
+                    }
+                    match route.shards {
+                        Some(shards) => shards,
+                        // Parse and Describe only read the catalog, which every shard has
+                        // alike.
+                        None => vec![self.fan.first().map_or(0, |(s, _)| *s)],
+                    }
+                }
                 Err(err) => {
                     self.cout.extend_from_slice(&err);
                     return self.end_batch();
                 }
             },
         };
+        let Bound { statements, rest } = self.bound_statement(&held)?;
         if let Err(err) = check_portals(&held, shards.len()) {
             err.encode(&mut self.cout);
             return self.end_batch();

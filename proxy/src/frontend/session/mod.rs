@@ -2,10 +2,12 @@
 //! server, checks servers out and back in, and keeps prepared statements and parameters
 //! right across server connections.
 
+mod audit;
 mod copy;
 mod explain;
 mod extended;
 mod fanout;
+mod plugins;
 mod responses;
 mod retry;
 mod server;
@@ -100,6 +102,12 @@ pub struct Session {
     /// The text of the last unnamed statement sent to the attached server (sharded
     /// databases only): a later Bind of it is routed by it.
     last_unnamed: Option<String>,
+    /// The plugin chain this session routes with, and the registry generation it came
+    /// from; replaced only between transactions.
+    chain: Arc<crate::plugins::Chain>,
+    chain_generation: u64,
+    /// The statement running, while a plugin wants its after-query hook.
+    audit: Option<Box<audit::Audit>>,
 }
 
 enum Event {
@@ -124,6 +132,9 @@ impl Session {
     ) -> Session {
         let (key, slot) = shared.cancels.register();
         let shutdown = shared.shutdown.clone();
+        // Generation first: a chain newer than its generation is only picked up again.
+        let chain_generation = shared.plugins.generation();
+        let chain = shared.plugins.current();
         Session {
             params: ClientParams::new(server_params, &login.startup),
             shared,
@@ -158,6 +169,9 @@ impl Session {
             txn_begin: None,
             txn_savepoints: Vec::new(),
             last_unnamed: None,
+            chain,
+            chain_generation,
+            audit: None,
         }
     }
 
@@ -364,7 +378,8 @@ impl Session {
                 return Ok(Flow::Continue);
             }
         }
-        if self.login.cluster.sharding.is_some() {
+        self.refresh_chain();
+        if self.routed() {
             if let Some(flow) = self.on_sharded_message(&msg).await? {
                 return Ok(flow);
             }
@@ -533,7 +548,7 @@ impl Session {
             debug!(client = %self.peer, statement = parse.name, query = parse.query, "parse");
         }
         if parse.name.is_empty() {
-            if self.login.cluster.sharding.is_some() {
+            if self.routed() {
                 self.last_unnamed = Some(parse.query.to_string());
             }
             self.forward(msg, Some(Kind::Parse(None)));

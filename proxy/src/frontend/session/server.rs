@@ -38,6 +38,9 @@ impl Session {
             replied |= !matches!(msg.tag(), b'N' | b'A' | b'S');
             self.pending
                 .on_server(msg.bytes(), &mut self.cout, &mut parses);
+            if let Some(audit) = self.audit.as_mut() {
+                audit.observe(msg.tag(), msg.body());
+            }
             match msg.tag() {
                 b'Z' => server.status = msg.body().first().copied().unwrap_or(b'I'),
                 b'S' => {
@@ -89,6 +92,9 @@ impl Session {
             if let Some(server) = self.server.take() {
                 server.release();
             }
+        }
+        if self.audit.is_some() && self.pending.is_idle() {
+            self.finish_audit();
         }
     }
 

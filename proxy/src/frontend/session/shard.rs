@@ -14,6 +14,7 @@ use bytes::{Bytes, BytesMut};
 use super::{ClientError, Flow, Session};
 use crate::config::{PoolerMode, Role};
 use crate::frontend::pending::Entry;
+use crate::plugins::{Decision, Target};
 use crate::router::cache::Summaries;
 use crate::router::route::{Override, Params, Shards};
 use crate::router::statement::{Command, Statement};
@@ -45,8 +46,11 @@ impl Session {
             // which the fan can add.
             // A server checked out for reads holds every batch: one that writes must wait
             // for it to go back and take the primary.
+            // With plugins, every batch is held: a plugin must see each statement (a
+            // pipelined one too) before any server does.
             let boundary = (self.held.is_empty() && self.pending.is_idle())
-                || self.server_role == Role::Replica;
+                || self.server_role == Role::Replica
+                || !self.chain.is_empty();
             match tag {
                 b'P' | b'B' | b'D' | b'E' | b'C' if boundary || !self.held.is_empty() => {
                     self.held.push(msg.clone());
@@ -121,7 +125,7 @@ impl Session {
 
     async fn on_sharded_query(&mut self, msg: &Message) -> Result<Option<Flow>, ClientError> {
         let sql = frontend::query_text(msg)?;
-        let summaries = self.shared.parse_cache.get(sql);
+        let mut summaries = self.shared.parse_cache.get(sql);
         if let [only] = &summaries[..] {
             match only.command {
                 // Shards that join this transaction later open it the same way.
@@ -137,20 +141,68 @@ impl Session {
                 return Ok(Some(flow));
             }
         }
-        let shards = match self.shards_of(&summaries, &Params::default()) {
-            Ok(shards) => shards,
-            Err(err) => {
-                self.cout.extend_from_slice(&err);
-                self.ready();
-                return Ok(Some(Flow::Continue));
+        // What a plugin decided: where to go, and possibly other SQL to send.
+        let mut target = None;
+        let mut rewritten: Option<(Message, String)> = None;
+        if !self.chain.is_empty() {
+            let verdict = self.ask_plugins(sql, &summaries, &Params::default()).await;
+            match verdict.decision {
+                Decision::Pass => {}
+                Decision::Route(t) => target = Some(t),
+                Decision::Rewrite {
+                    sql: new_sql,
+                    target: t,
+                } => {
+                    target = Some(t);
+                    rewritten = Some((Message::from_frame(frontend::query(&new_sql)), new_sql));
+                }
+                Decision::Respond(respond) => {
+                    self.respond_simple(&respond);
+                    return Ok(Some(Flow::Continue));
+                }
+                Decision::Reject(err) if !self.in_transaction() => {
+                    err.encode(&mut self.cout);
+                    self.ready();
+                    return Ok(Some(Flow::Continue));
+                }
+                Decision::Reject(err) => {
+                    // Fail the transaction on its servers, as an error there would.
+                    let raise = super::plugins::raise_sql(&err);
+                    target = Some(Target {
+                        shards: Shards::Any,
+                        role: None,
+                    });
+                    rewritten = Some((Message::from_frame(frontend::query(&raise)), raise));
+                }
             }
+        }
+        let (msg, sql) = match &rewritten {
+            Some((new_msg, new_sql)) => {
+                summaries = self.shared.parse_cache.get(new_sql);
+                (new_msg, new_sql.as_str())
+            }
+            None => (msg, sql),
+        };
+        let shards = match &target {
+            Some(t) => self.plugin_shards(&t.shards),
+            None => match self.shards_of(&summaries, &Params::default()) {
+                Ok(shards) => shards,
+                Err(err) => {
+                    self.cout.extend_from_slice(&err);
+                    self.ready();
+                    return Ok(Some(Flow::Continue));
+                }
+            },
         };
         if self.needs_fan(&shards) || self.fan_aborted {
             let bytes = msg.bytes().clone();
             self.fan_query(bytes, sql, &summaries, shards).await?;
             return Ok(Some(Flow::Continue));
         }
-        let role = self.role_for(&summaries);
+        let role = match target.as_ref().and_then(|t| t.role) {
+            Some(role) => role,
+            None => self.role_for(&summaries),
+        };
         if self.server.is_some() && self.server_role == Role::Replica && role == Role::Primary {
             // The attached server was checked out for reads: let it finish them (and go
             // back to the pool) before this statement takes the primary.
@@ -165,6 +217,10 @@ impl Session {
                 return Ok(Some(Flow::Continue));
             }
             self.start_replay(shards[0], role, in_transaction);
+        }
+        self.start_audit(&summaries, sql, &Params::default(), &shards[..1]);
+        if rewritten.is_some() {
+            return self.dispatch(msg.clone()).map(Some);
         }
         Ok(None)
     }
@@ -337,8 +393,12 @@ impl Session {
     /// the batch was handled completely (it ran on several shards, or waits for its Sync
     /// to do so).
     async fn release_held(&mut self, tag: u8) -> Result<bool, ClientError> {
-        let held = std::mem::take(&mut self.held);
-        let BatchRoute { shards, role } = match self.batch_route(&held)? {
+        let mut held = std::mem::take(&mut self.held);
+        let BatchRoute {
+            shards,
+            role,
+            rewrites,
+        } = match self.batch_route(&held).await? {
             Ok(route) => route,
             Err(err) => {
                 self.cout.extend_from_slice(&err);
@@ -346,6 +406,9 @@ impl Session {
                 return Ok(false);
             }
         };
+        for (at, parse) in rewrites {
+            held[at] = parse;
+        }
         let here = self.server.as_ref().map(|_| self.shard);
         let elsewhere = match (&shards, here) {
             (Some(shards), _) if shards.len() > 1 => true,
@@ -391,41 +454,83 @@ impl Session {
     /// Where a held batch runs, from the statements its Binds execute: their shards,
     /// which must agree (`None` without a Bind), and the primary if any of them needs it
     /// (a batch that only prepares or describes reads the catalog, which replicas have
-    /// too). The outer error is a malformed message; the inner one is for the client.
-    pub(super) fn batch_route(
+    /// too). Plugins are asked about each Bind, and about each Parse that no Bind of the
+    /// batch executes (a prepare-only batch), where only a rewrite counts.
+    /// The outer error is a malformed message; the inner one is for the client.
+    pub(super) async fn batch_route(
         &self,
         held: &[Message],
     ) -> Result<Result<BatchRoute, Bytes>, ClientError> {
-        let mut named: HashMap<&str, &str> = HashMap::new();
-        let mut unnamed: Option<&str> = self.last_unnamed.as_deref();
+        let mut named: HashMap<&str, (&str, usize)> = HashMap::new();
+        let mut unnamed: Option<(&str, Option<usize>)> =
+            self.last_unnamed.as_deref().map(|sql| (sql, None));
         let mut route = BatchRoute {
             shards: None,
             role: Role::Replica,
+            rewrites: Vec::new(),
         };
-        for msg in held {
+        let mut bound: Vec<usize> = Vec::new();
+        for (index, msg) in held.iter().enumerate() {
             match msg.tag() {
                 b'P' => {
                     let parse = Parse::decode(msg)?;
                     if parse.name.is_empty() {
-                        unnamed = Some(parse.query);
+                        unnamed = Some((parse.query, Some(index)));
                     } else {
-                        named.insert(parse.name, parse.query);
+                        named.insert(parse.name, (parse.query, index));
                     }
                 }
                 b'B' => {
-                    let (summaries, params) = self.bind_target(msg, &named, unnamed)?;
-                    let these = match &summaries {
-                        Some(summaries) => match self.shards_of(summaries, &params) {
+                    let name = frontend::bind_statement(msg)?;
+                    let parsed_here = if name.is_empty() {
+                        unnamed.and_then(|(_, at)| at)
+                    } else {
+                        named.get(name).map(|&(_, at)| at)
+                    };
+                    bound.extend(parsed_here);
+                    let named_sql: HashMap<&str, &str> =
+                        named.iter().map(|(k, (sql, _))| (*k, *sql)).collect();
+                    let (summaries, params, sql) =
+                        self.bind_target(msg, &named_sql, unnamed.map(|(sql, _)| sql))?;
+                    let mut target = None;
+                    if let (Some(summaries), Some(sql), false) =
+                        (&summaries, &sql, self.chain.is_empty())
+                    {
+                        match self.ask_plugins(sql, summaries, &params).await.decision {
+                            Decision::Pass => {}
+                            Decision::Route(t) => target = Some(t),
+                            Decision::Reject(err) => return Ok(Err(super::plugins::error_bytes(&err))),
+                            Decision::Rewrite { sql: new_sql, target: t } => {
+                                let Some(at) = parsed_here else {
+                                    return Ok(Err(not_here(
+                                        "a plugin rewrote a statement prepared before this batch; pgDog rewrites a statement when it is parsed, or in the batch that parses it",
+                                    )));
+                                };
+                                route.rewrites.push((at, reparse(&held[at], &new_sql)?));
+                                target = Some(t);
+                            }
+                            Decision::Respond(_) => {
+                                return Ok(Err(not_here(
+                                    "a plugin answered this statement with rows, which pgDog sends through the simple query protocol only",
+                                )))
+                            }
+                        }
+                    }
+                    let these = match (&target, &summaries) {
+                        (Some(t), _) => self.plugin_shards(&t.shards),
+                        (None, Some(summaries)) => match self.shards_of(summaries, &params) {
                             Ok(these) => these,
                             Err(err) => return Ok(Err(err)),
                         },
-                        None => vec![self.unknown_statement_shard()],
+                        (None, None) => vec![self.unknown_statement_shard()],
                     };
-                    let needs_primary = summaries
-                        .as_ref()
-                        .is_none_or(|s| self.role_for(s) == Role::Primary);
-                    if needs_primary {
-                        // An unknown statement too: let the primary report it.
+                    let role = match (target.and_then(|t| t.role), &summaries) {
+                        (Some(role), _) => role,
+                        (None, Some(summaries)) => self.role_for(summaries),
+                        // An unknown statement: let the primary report it.
+                        (None, None) => Role::Primary,
+                    };
+                    if role == Role::Primary {
                         route.role = Role::Primary;
                     }
                     match &route.shards {
@@ -443,6 +548,25 @@ impl Session {
                 _ => {}
             }
         }
+        if !self.chain.is_empty() {
+            // Parses no Bind of this batch executes: a rewrite must happen now, before the
+            // server prepares the client's text.
+            for (index, msg) in held.iter().enumerate() {
+                if msg.tag() != b'P' || bound.contains(&index) {
+                    continue;
+                }
+                let parse = Parse::decode(msg)?;
+                let summaries = self.shared.parse_cache.get(parse.query);
+                let verdict = self
+                    .ask_plugins(parse.query, &summaries, &Params::default())
+                    .await;
+                // Only a rewrite counts here: the rest depends on the parameters, and is
+                // decided at the Bind.
+                if let Decision::Rewrite { sql, .. } = verdict.decision {
+                    route.rewrites.push((index, reparse(msg, &sql)?));
+                }
+            }
+        }
         Ok(Ok(route))
     }
 
@@ -453,7 +577,7 @@ impl Session {
         bind: &Message,
         unnamed: Option<&str>,
     ) -> Result<Result<usize, Bytes>, frontend::Malformed> {
-        let (summaries, params) = self.bind_target(bind, &HashMap::new(), unnamed)?;
+        let (summaries, params, _) = self.bind_target(bind, &HashMap::new(), unnamed)?;
         let Some(summaries) = summaries else {
             return Ok(Ok(self.unknown_statement_shard()));
         };
@@ -467,31 +591,30 @@ impl Session {
             }))
     }
 
-    /// The summaries of the statement a Bind executes (`None` when pgDog does not know it)
-    /// and its bound parameters.
+    /// The summaries of the statement a Bind executes (`None` when pgDog does not know it),
+    /// its bound parameters and its SQL text.
     fn bind_target(
         &self,
         bind: &Message,
         named: &HashMap<&str, &str>,
         unnamed: Option<&str>,
-    ) -> Result<(Option<Summaries>, Params), frontend::Malformed> {
+    ) -> Result<(Option<Summaries>, Params, Option<String>), frontend::Malformed> {
         let name = frontend::bind_statement(bind)?;
-        let summaries = if name.is_empty() {
-            unnamed.map(|sql| self.shared.parse_cache.get(sql))
+        let sql: Option<String> = if name.is_empty() {
+            unnamed.map(str::to_string)
         } else if let Some(sql) = named.get(name) {
-            Some(self.shared.parse_cache.get(sql))
+            Some(sql.to_string())
         } else {
-            self.statements.get(name).and_then(|stmt| {
-                Reader::new(&stmt.rest)
-                    .cstr()
-                    .map(|sql| self.shared.parse_cache.get(sql))
-            })
+            self.statements
+                .get(name)
+                .and_then(|stmt| Reader::new(&stmt.rest).cstr().map(str::to_string))
         };
-        if summaries.is_none() {
-            return Ok((None, Params::default()));
-        }
+        let Some(sql) = sql else {
+            return Ok((None, Params::default(), None));
+        };
+        let summaries = self.shared.parse_cache.get(&sql);
         let (formats, values) = frontend::bind_params(bind)?;
-        Ok((summaries, Params { values, formats }))
+        Ok((Some(summaries), Params { values, formats }, Some(sql)))
     }
 
     /// A statement pgDog does not know: the server reports it, any shard can.
@@ -575,6 +698,27 @@ fn comment_role(comment: &str) -> Option<Role> {
 pub(super) struct BatchRoute {
     pub shards: Option<Vec<usize>>,
     pub role: Role,
+    /// Parse messages (by index in the batch) a plugin rewrote, with their replacement.
+    pub rewrites: Vec<(usize, Message)>,
+}
+
+/// `parse` with its query text replaced, same name and parameter types.
+fn reparse(parse: &Message, sql: &str) -> Result<Message, frontend::Malformed> {
+    let decoded = Parse::decode(parse)?;
+    let types = &decoded.rest[decoded.query.len() + 1..];
+    let mut rest = Vec::with_capacity(sql.len() + 1 + types.len());
+    rest.extend_from_slice(sql.as_bytes());
+    rest.push(0);
+    rest.extend_from_slice(types);
+    Ok(Message::from_frame(frontend::parse_with_name(
+        decoded.name,
+        &rest,
+    )))
+}
+
+/// A plugin decision pgDog cannot carry out in the extended protocol.
+fn not_here(message: &str) -> Bytes {
+    Bytes::from(ErrorResponse::error("0A000", message).to_bytes())
 }
 
 fn cross_shard(shards: usize) -> Bytes {

@@ -127,6 +127,7 @@ fn summarize_node(node: &NodeEnum) -> Statement {
                 stmt.tables.push(table(rel, true));
             }
             from_tables(&update.from_clause, &mut stmt.tables);
+            stmt.has_where = update.where_clause.is_some();
             where_predicates(update.where_clause.as_deref(), &mut stmt.predicates);
             stmt
         }
@@ -137,6 +138,7 @@ fn summarize_node(node: &NodeEnum) -> Statement {
                 stmt.tables.push(table(rel, true));
             }
             from_tables(&delete.using_clause, &mut stmt.tables);
+            stmt.has_where = delete.where_clause.is_some();
             where_predicates(delete.where_clause.as_deref(), &mut stmt.predicates);
             stmt
         }
@@ -371,6 +373,7 @@ fn select_details(select: &SelectStmt, stmt: &mut Statement) {
         return;
     }
     from_tables(&select.from_clause, &mut stmt.tables);
+    stmt.has_where |= select.where_clause.is_some();
     where_predicates(select.where_clause.as_deref(), &mut stmt.predicates);
     // Plain DISTINCT is a one-element list holding nothing; DISTINCT ON lists expressions.
     stmt.distinct_on = select.distinct_clause.iter().any(|d| d.node.is_some());

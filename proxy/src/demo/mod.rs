@@ -22,7 +22,14 @@ const DATABASE: &str = "pgdog";
 const SHARD_1: &str = "pgdog_shard_1";
 const CITIES: [&str; 4] = ["Lisbon", "Oslo", "Quito", "Seoul"];
 
-pub fn run(port: u16, dir: Option<PathBuf>) -> Result<(), String> {
+mod plugin;
+
+pub fn run(port: u16, dir: Option<PathBuf>, plugin: Option<PathBuf>) -> Result<(), String> {
+    // Built before any server starts: a failed build then costs nothing to clean up.
+    let plugin = match plugin {
+        Some(path) => Some(path),
+        None => plugin::build_tenant_router(),
+    };
     let keep = dir.is_some();
     let dir = dir
         .unwrap_or_else(|| std::env::temp_dir().join(format!("pgdog-demo-{}", std::process::id())));
@@ -35,7 +42,7 @@ pub fn run(port: u16, dir: Option<PathBuf>) -> Result<(), String> {
             return Err(err);
         }
     };
-    let result = serve(&dir, port, server.port, replica.port);
+    let result = serve(&dir, port, server.port, replica.port, plugin.as_deref());
     replica.stop();
     server.stop();
     if !keep {
@@ -44,7 +51,13 @@ pub fn run(port: u16, dir: Option<PathBuf>) -> Result<(), String> {
     result
 }
 
-fn serve(dir: &Path, port: u16, pg_port: u16, replica_port: u16) -> Result<(), String> {
+fn serve(
+    dir: &Path,
+    port: u16,
+    pg_port: u16,
+    replica_port: u16,
+    plugin: Option<&Path>,
+) -> Result<(), String> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -99,6 +112,9 @@ fn serve(dir: &Path, port: u16, pg_port: u16, replica_port: u16) -> Result<(), S
         pgdog_toml.push_str(&format!(
             "[[sharded_tables]]\ndatabase = \"{DATABASE}\"\nname = \"users\"\ncolumn = \"id\"\ndata_type = \"bigint\"\n"
         ));
+        if let Some(plugin) = plugin {
+            pgdog_toml.push_str(&plugin::config_block(plugin));
+        }
         let users_toml = format!(
             "[[users]]\nname = \"{USER}\"\ndatabase = \"{DATABASE}\"\npassword = \"{PASSWORD}\"\n"
         );
@@ -123,6 +139,9 @@ fn serve(dir: &Path, port: u16, pg_port: u16, replica_port: u16) -> Result<(), S
         println!("    SELECT pg_is_in_recovery();                     -- t: a replica answered");
         println!("    BEGIN; SELECT pg_is_in_recovery(); COMMIT;      -- f: the primary did");
         println!();
+        if plugin.is_some() {
+            plugin::explain(&pgdog_path);
+        }
         println!("Config in {}. Press Ctrl-C to stop and remove everything.", dir.display());
         println!();
         Ok::<_, String>(config)
@@ -176,8 +195,9 @@ fn demo_rows(shard: usize) -> String {
         })
         .collect();
     format!(
-        "CREATE TABLE users (id bigint PRIMARY KEY, name text, city text); INSERT INTO users VALUES {}",
-        rows.join(", ")
+        "CREATE TABLE users (id bigint PRIMARY KEY, name text, city text); INSERT INTO users VALUES {}; {}",
+        rows.join(", "),
+        plugin::orders(shard)
     )
 }
 

@@ -1,0 +1,32 @@
+//! The trait a plugin implements.
+//!
+//! pgDog calls a component's three exports; the SDK turns those calls into methods on one
+//! value of the author's type, created by [`Plugin::init`] from the configuration. The
+//! hooks take the statement and context by reference because a plugin only inspects them.
+
+use crate::types::{Context, Decision, QueryOutcome, Statement};
+
+/// A routing plugin. Export it with [`crate::export_plugin!`].
+///
+/// The component runs one call at a time, so `&self` methods may keep mutable state in a
+/// `Cell` or `RefCell` without locking.
+pub trait Plugin: Sized + 'static {
+    /// Ask pgDog to call [`Plugin::after_query`] after each statement. It stays false by
+    /// default so plugins that only route keep the hook off pgDog's hot path.
+    const WANTS_AFTER_QUERY: bool = false;
+
+    /// Builds the plugin from its configuration: the `[plugins.config]` table of
+    /// pgdog.toml as JSON (see [`crate::config::parse`]). An error refuses the plugin at
+    /// start-up, or the new version at reload; its text is shown to the operator.
+    fn init(config: &str) -> Result<Self, String>;
+
+    /// Decides where one statement goes. [`Decision::Pass`] defers to the next plugin of
+    /// the chain, and to pgDog's built-in router after the last.
+    fn route(&self, statement: &Statement, context: &Context) -> Decision;
+
+    /// Runs after a statement finished, when [`Plugin::WANTS_AFTER_QUERY`] is true. It is
+    /// off the client's path and cannot change what the client sees.
+    fn after_query(&self, statement: &Statement, context: &Context, outcome: &QueryOutcome) {
+        let _ = (statement, context, outcome);
+    }
+}

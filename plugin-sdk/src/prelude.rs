@@ -1,0 +1,9 @@
+//! What a plugin usually needs, for `use pgdog_plugin_sdk::prelude::*;`.
+
+pub use crate::plugin::Plugin;
+pub use crate::types::{
+    Command, Context, Decision, Level, Param, Predicate, QueryOutcome, Reject, Respond, Role,
+    Route, ShardKey, Shards, Statement, Table, Value,
+};
+pub use crate::value::Resolved;
+pub use crate::{config, host, log, sqlstate};

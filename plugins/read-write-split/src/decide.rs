@@ -1,0 +1,209 @@
+//! The role a statement needs.
+//!
+//! The plugin decides only the role, but a `route` must also name shards. It can honestly
+//! say `any` shard only when the database has one; on a sharded database the shard is the
+//! built-in router's business, so the plugin passes. It also passes when no shard has
+//! replicas (the role changes nothing, and a later plugin may still want to decide), and
+//! for statements it cannot classify (`other`, parse errors): pgDog knows best there.
+
+use pgdog_plugin_sdk::prelude::*;
+
+use crate::config::Config;
+
+/// Routes `statement` to the primary or a replica of the only shard, or passes.
+pub fn decide(config: &Config, statement: &Statement, context: &Context) -> Decision {
+    if context.shards != 1 || !context.has_replicas {
+        return Decision::Pass;
+    }
+    match role_for(config, statement, context) {
+        Some(role) => Decision::route(Shards::Any, role),
+        None => Decision::Pass,
+    }
+}
+
+/// The role `statement` needs, or `None` when the plugin has no opinion.
+pub fn role_for(config: &Config, statement: &Statement, context: &Context) -> Option<Role> {
+    if statement.parse_error.is_some() {
+        return None;
+    }
+    // A transaction sees its own writes only on the primary, and every statement of it
+    // must reach the same server.
+    if context.in_transaction {
+        return Some(Role::Primary);
+    }
+    match statement.command {
+        // Transaction control and session settings belong with the session's writes.
+        Command::Begin | Command::Commit | Command::Rollback | Command::Savepoint | Command::Set => {
+            Some(Role::Primary)
+        }
+        Command::Insert
+        | Command::Update
+        | Command::Delete
+        | Command::CopyFrom
+        | Command::Ddl
+        | Command::SelectForUpdate
+        // Notifications are delivered by the primary; a replica cannot send them.
+        | Command::Listen
+        | Command::Notify => Some(Role::Primary),
+        Command::Select | Command::Show | Command::CopyTo => {
+            if statement.writes || calls_write_function(config, statement) {
+                Some(Role::Primary)
+            } else {
+                Some(Role::Replica)
+            }
+        }
+        Command::Other => None,
+    }
+}
+
+fn calls_write_function(config: &Config, statement: &Statement) -> bool {
+    statement
+        .functions
+        .iter()
+        .any(|f| config.write_functions.contains(f))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pgdog_plugin_sdk::testing::{context, statement};
+
+    fn config() -> Config {
+        Config::parse(r#"{"write_functions": ["nextval", "app.record_login"]}"#).unwrap()
+    }
+
+    /// One shard with a replica, outside a transaction.
+    fn replicated() -> Context {
+        Context {
+            has_replicas: true,
+            ..context(1)
+        }
+    }
+
+    fn decide_for(stmt: &Statement, ctx: &Context) -> Decision {
+        decide(&config(), stmt, ctx)
+    }
+
+    fn select(functions: &[&str]) -> Statement {
+        let mut stmt = statement(Command::Select, "SELECT …");
+        stmt.functions = functions.iter().map(|f| f.to_string()).collect();
+        stmt
+    }
+
+    #[test]
+    fn plain_reads_go_to_a_replica() {
+        for command in [Command::Select, Command::Show, Command::CopyTo] {
+            let stmt = statement(command, "read");
+            assert_eq!(
+                decide_for(&stmt, &replicated()),
+                Decision::route(Shards::Any, Role::Replica),
+                "{command:?}"
+            );
+        }
+        assert_eq!(
+            decide_for(&select(&["lower", "count"]), &replicated()),
+            Decision::route(Shards::Any, Role::Replica)
+        );
+    }
+
+    #[test]
+    fn writes_go_to_the_primary() {
+        for command in [
+            Command::Insert,
+            Command::Update,
+            Command::Delete,
+            Command::CopyFrom,
+            Command::Ddl,
+            Command::SelectForUpdate,
+            Command::Listen,
+            Command::Notify,
+        ] {
+            let stmt = statement(command, "write");
+            assert_eq!(
+                decide_for(&stmt, &replicated()),
+                Decision::route(Shards::Any, Role::Primary),
+                "{command:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn writing_cte_goes_to_the_primary() {
+        let mut stmt = statement(
+            Command::Select,
+            "WITH d AS (DELETE FROM t RETURNING *) SELECT * FROM d",
+        );
+        stmt.writes = true;
+        assert_eq!(
+            decide_for(&stmt, &replicated()),
+            Decision::route(Shards::Any, Role::Primary)
+        );
+    }
+
+    #[test]
+    fn write_functions_go_to_the_primary() {
+        // Configured as `app.record_login`; pgDog reports it without schema.
+        for function in ["nextval", "record_login"] {
+            assert_eq!(
+                decide_for(&select(&["lower", function]), &replicated()),
+                Decision::route(Shards::Any, Role::Primary),
+                "{function}"
+            );
+        }
+    }
+
+    #[test]
+    fn transactions_stay_on_the_primary() {
+        for command in [
+            Command::Begin,
+            Command::Commit,
+            Command::Rollback,
+            Command::Savepoint,
+            Command::Set,
+        ] {
+            let stmt = statement(command, "control");
+            assert_eq!(
+                decide_for(&stmt, &replicated()),
+                Decision::route(Shards::Any, Role::Primary),
+                "{command:?}"
+            );
+        }
+        let in_transaction = Context {
+            in_transaction: true,
+            ..replicated()
+        };
+        assert_eq!(
+            decide_for(&select(&[]), &in_transaction),
+            Decision::route(Shards::Any, Role::Primary)
+        );
+    }
+
+    #[test]
+    fn unclassified_statements_pass() {
+        assert_eq!(
+            decide_for(
+                &statement(Command::Other, "EXPLAIN ANALYZE …"),
+                &replicated()
+            ),
+            Decision::Pass
+        );
+        let mut broken = statement(Command::Select, "SELEC 1");
+        broken.parse_error = Some("syntax error".into());
+        assert_eq!(decide_for(&broken, &replicated()), Decision::Pass);
+    }
+
+    #[test]
+    fn sharded_or_unreplicated_databases_pass() {
+        let sharded = Context {
+            shards: 2,
+            ..replicated()
+        };
+        assert_eq!(decide_for(&select(&[]), &sharded), Decision::Pass);
+        assert_eq!(decide_for(&select(&[]), &context(1)), Decision::Pass);
+        // The role itself is still known, for whoever asks.
+        assert_eq!(
+            role_for(&config(), &select(&[]), &sharded),
+            Some(Role::Replica)
+        );
+    }
+}

@@ -1,0 +1,305 @@
+//! From the tenants a statement names to where it goes.
+//!
+//! SQLSTATEs:
+//! - `42704` (undefined_object) for a tenant the map does not name under
+//!   `"unknown": "reject"`: to the application the tenant does not exist, and class 42 is
+//!   one clients never retry. `42501` would wrongly suggest a grant could fix it.
+//! - `0A000` (feature_not_supported) for a multi-row INSERT whose rows belong on
+//!   different shards: one statement cannot be split across shards by this plugin.
+//! - `F0000` (config_file_error) when the map names a shard the database does not have:
+//!   the operator's configuration, not the query, is wrong.
+//! - `XX000` (internal_error) when pgDog cannot hash a tenant.
+
+use std::collections::BTreeSet;
+
+use pgdog_plugin_sdk::prelude::*;
+
+use crate::config::{Config, Unknown};
+use crate::tenant::{self, Source};
+
+/// The shard pgDog's hash puts a tenant (as text) in, among this many shards.
+pub type Hash<'a> = &'a dyn Fn(&str, u32) -> Result<u32, String>;
+
+/// Routes `statement` to the shard(s) of the tenant(s) it names, with role `any`;
+/// passes when it names none.
+pub fn decide(config: &Config, statement: &Statement, context: &Context, hash: Hash) -> Decision {
+    let Some(found) = tenant::find(config, statement, context) else {
+        return Decision::Pass;
+    };
+    let mut shards = BTreeSet::new();
+    for tenant in &found.tenants {
+        let shard = match config.tenants.get(tenant) {
+            Some(&shard) => shard,
+            None => match config.unknown {
+                Unknown::Pass => return Decision::Pass,
+                Unknown::Reject => {
+                    return Reject::new(
+                        sqlstate::UNDEFINED_OBJECT,
+                        format!("unknown tenant \"{tenant}\""),
+                    )
+                    .with_detail(format!(
+                        "The tenant was read from {}.",
+                        found.source.describe(config)
+                    ))
+                    .into()
+                }
+                Unknown::Hash => match hash(tenant, context.shards) {
+                    Ok(shard) => shard,
+                    Err(error) => {
+                        return Decision::reject(
+                            sqlstate::INTERNAL_ERROR,
+                            format!("tenant-router cannot hash tenant \"{tenant}\": {error}"),
+                        )
+                    }
+                },
+            },
+        };
+        if shard >= context.shards {
+            return Reject::new(
+                sqlstate::CONFIG_FILE_ERROR,
+                format!(
+                    "tenant \"{tenant}\" is mapped to shard {shard}, but database \"{}\" has {} shard(s)",
+                    context.database, context.shards
+                ),
+            )
+            .with_detail("Shards are numbered from 0; fix the tenants map of tenant-router.")
+            .into();
+        }
+        shards.insert(shard);
+    }
+    let shards: Vec<u32> = shards.into_iter().collect();
+    if shards.len() == 1 {
+        return Decision::route_to(shards[0], Role::Any);
+    }
+    if found.source == Source::Insert {
+        return Reject::new(
+            sqlstate::FEATURE_NOT_SUPPORTED,
+            "a multi-row INSERT must not mix tenants that live on different shards",
+        )
+        .with_detail(format!(
+            "Its rows belong on shards {shards:?}; insert each tenant's rows separately."
+        ))
+        .into();
+    }
+    Decision::route(Shards::Many(shards), Role::Any)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pgdog_plugin_sdk::testing::{binary_param, context, predicate, statement, text_param};
+    use pgdog_plugin_sdk::types::Insert;
+
+    fn config(unknown: &str) -> Config {
+        Config::parse(&format!(
+            r#"{{"tenants": {{"acme": 0, "globex": 1, "initech": 0, "7": 1, "lost": 9}}, "unknown": "{unknown}"}}"#
+        ))
+        .unwrap()
+    }
+
+    /// A stand-in for pgDog's hash: the tenant's length.
+    fn by_length(tenant: &str, shards: u32) -> Result<u32, String> {
+        Ok(tenant.len() as u32 % shards)
+    }
+
+    fn no_hash(_: &str, _: u32) -> Result<u32, String> {
+        panic!("hash called for a mapped tenant")
+    }
+
+    fn select_where(values: Vec<Value>) -> Statement {
+        let mut stmt = statement(
+            Command::Select,
+            "SELECT * FROM orders WHERE tenant_id IN (…)",
+        );
+        stmt.predicates = vec![predicate("tenant_id", values)];
+        stmt
+    }
+
+    fn insert(tenants: &[&str]) -> Statement {
+        let mut stmt = statement(
+            Command::Insert,
+            "INSERT INTO orders (tenant_id, n) VALUES …",
+        );
+        stmt.insert = Some(Insert {
+            columns: vec!["tenant_id".into(), "n".into()],
+            rows: tenants
+                .iter()
+                .map(|t| vec![Value::Text(t.to_string()), Value::Integer(1)])
+                .collect(),
+        });
+        stmt
+    }
+
+    fn sqlstate_of(decision: &Decision) -> &str {
+        match decision {
+            Decision::Reject(reject) => &reject.sqlstate,
+            other => panic!("expected a reject, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn mapped_tenant_goes_to_its_shard() {
+        let stmt = select_where(vec![Value::Text("globex".into())]);
+        assert_eq!(
+            decide(&config("reject"), &stmt, &context(2), &no_hash),
+            Decision::route_to(1, Role::Any)
+        );
+    }
+
+    #[test]
+    fn param_tenant_binary_integer() {
+        // `tenant_id = $1` bound to the int4 7 in binary: the map's "7".
+        let stmt = select_where(vec![Value::Param(1)]);
+        let ctx = Context {
+            params: vec![binary_param(&7i32.to_be_bytes())],
+            ..context(2)
+        };
+        assert_eq!(
+            decide(&config("reject"), &stmt, &ctx, &no_hash),
+            Decision::route_to(1, Role::Any)
+        );
+    }
+
+    #[test]
+    fn in_list_spanning_shards_goes_to_both() {
+        let stmt = select_where(vec![Value::Text("acme".into()), Value::Param(1)]);
+        let ctx = Context {
+            params: vec![text_param("globex")],
+            ..context(2)
+        };
+        assert_eq!(
+            decide(&config("reject"), &stmt, &ctx, &no_hash),
+            Decision::route(Shards::Many(vec![0, 1]), Role::Any)
+        );
+    }
+
+    #[test]
+    fn in_list_on_one_shard_is_one_shard() {
+        let stmt = select_where(vec![
+            Value::Text("acme".into()),
+            Value::Text("initech".into()),
+        ]);
+        assert_eq!(
+            decide(&config("reject"), &stmt, &context(2), &no_hash),
+            Decision::route_to(0, Role::Any)
+        );
+    }
+
+    #[test]
+    fn insert_rows_on_one_shard() {
+        let stmt = insert(&["acme", "initech"]);
+        assert_eq!(
+            decide(&config("reject"), &stmt, &context(2), &no_hash),
+            Decision::route_to(0, Role::Any)
+        );
+    }
+
+    #[test]
+    fn insert_rows_on_two_shards_are_refused() {
+        let decision = decide(
+            &config("reject"),
+            &insert(&["acme", "globex"]),
+            &context(2),
+            &no_hash,
+        );
+        assert_eq!(sqlstate_of(&decision), "0A000");
+    }
+
+    #[test]
+    fn comment_tenant() {
+        let mut stmt = statement(
+            Command::Select,
+            "/* tenant: globex */ SELECT count(*) FROM orders",
+        );
+        stmt.comment = Some("tenant: globex".into());
+        assert_eq!(
+            decide(&config("reject"), &stmt, &context(2), &no_hash),
+            Decision::route_to(1, Role::Any)
+        );
+    }
+
+    #[test]
+    fn unknown_tenant_rejected_with_its_source() {
+        let stmt = select_where(vec![Value::Text("hooli".into())]);
+        let decision = decide(&config("reject"), &stmt, &context(2), &no_hash);
+        assert_eq!(sqlstate_of(&decision), "42704");
+        let Decision::Reject(reject) = decision else {
+            unreachable!()
+        };
+        assert_eq!(reject.message, "unknown tenant \"hooli\"");
+        assert_eq!(
+            reject.detail.as_deref(),
+            Some("The tenant was read from the WHERE clause (tenant_id).")
+        );
+    }
+
+    #[test]
+    fn unknown_tenant_hashed() {
+        let stmt = select_where(vec![Value::Text("hooli".into())]);
+        assert_eq!(
+            decide(&config("hash"), &stmt, &context(3), &by_length),
+            Decision::route_to(5 % 3, Role::Any)
+        );
+    }
+
+    #[test]
+    fn hash_failure_is_refused() {
+        let stmt = select_where(vec![Value::Text("hooli".into())]);
+        let failing = |_: &str, _: u32| Err("no host".to_string());
+        let decision = decide(&config("hash"), &stmt, &context(2), &failing);
+        assert_eq!(sqlstate_of(&decision), "XX000");
+    }
+
+    #[test]
+    fn unknown_tenant_passed() {
+        // One unknown tenant in the list passes the whole statement on.
+        let stmt = select_where(vec![
+            Value::Text("acme".into()),
+            Value::Text("hooli".into()),
+        ]);
+        assert_eq!(
+            decide(&config("pass"), &stmt, &context(2), &no_hash),
+            Decision::Pass
+        );
+    }
+
+    #[test]
+    fn shard_beyond_the_database_is_a_config_error() {
+        let stmt = select_where(vec![Value::Text("lost".into())]);
+        let decision = decide(&config("reject"), &stmt, &context(2), &no_hash);
+        assert_eq!(sqlstate_of(&decision), "F0000");
+        // And so is a mapped shard 1 on an unsharded database.
+        let stmt = select_where(vec![Value::Text("globex".into())]);
+        let decision = decide(&config("reject"), &stmt, &context(1), &no_hash);
+        assert_eq!(sqlstate_of(&decision), "F0000");
+    }
+
+    #[test]
+    fn no_tenant_passes() {
+        let stmt = statement(Command::Select, "SELECT now()");
+        assert_eq!(
+            decide(&config("reject"), &stmt, &context(2), &no_hash),
+            Decision::Pass
+        );
+        // A WHERE on other columns only.
+        let mut stmt = statement(Command::Select, "SELECT * FROM orders WHERE id = 1");
+        stmt.predicates = vec![predicate("id", vec![Value::Integer(1)])];
+        assert_eq!(
+            decide(&config("reject"), &stmt, &context(2), &no_hash),
+            Decision::Pass
+        );
+    }
+
+    #[test]
+    fn null_tenant_names_none() {
+        let stmt = select_where(vec![Value::Param(1)]);
+        let ctx = Context {
+            params: vec![pgdog_plugin_sdk::testing::null_param()],
+            ..context(2)
+        };
+        assert_eq!(
+            decide(&config("reject"), &stmt, &ctx, &no_hash),
+            Decision::Pass
+        );
+    }
+}

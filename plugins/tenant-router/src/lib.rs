@@ -1,0 +1,45 @@
+//! tenant-router: a pgDog plugin that sends each tenant's queries to that tenant's shard.
+//!
+//! Multi-tenant applications often place tenants on shards by hand (a big customer on its
+//! own shard) rather than by hash. This plugin reads the tenant from the statement and
+//! routes by an explicit map, falling back to hashing, passing or refusing for tenants
+//! the map does not name.
+//!
+//! # Layout
+//!
+//! - `config`: the JSON configuration and its validation.
+//! - `tenant`: where a statement names its tenant (WHERE, INSERT rows, leading comment).
+//! - `decide`: from the tenants found to a decision. Pure: the hash is a parameter, so the
+//!   whole decision is tested natively.
+//!
+//! **Architecture invariant:** only this file calls the host (`shard_for`).
+
+mod config;
+mod decide;
+mod tenant;
+
+use pgdog_plugin_sdk::prelude::*;
+
+pub use config::{Config, Unknown};
+pub use decide::decide;
+
+/// The plugin: its validated configuration.
+pub struct TenantRouter {
+    config: Config,
+}
+
+impl Plugin for TenantRouter {
+    fn init(config: &str) -> Result<Self, String> {
+        Ok(Self {
+            config: Config::parse(config)?,
+        })
+    }
+
+    fn route(&self, statement: &Statement, context: &Context) -> Decision {
+        decide(&self.config, statement, context, &|tenant, shards| {
+            host::shard_for(&ShardKey::Text(tenant.to_string()), shards)
+        })
+    }
+}
+
+pgdog_plugin_sdk::export_plugin!(TenantRouter);

@@ -1,0 +1,196 @@
+//! Where a statement names its tenant.
+//!
+//! Three places, in order of trust: a WHERE predicate on the tenant column (the rows the
+//! statement touches), the tenant column of an INSERT's rows (the rows it creates), and a
+//! leading comment (what the application says about a statement it could not shape). The
+//! first place that names the tenant conclusively wins; one that names it only partly
+//! (`tenant_id IN ($1, lower(x))`) is skipped, since routing by the part pgDog can see
+//! would miss the rest.
+
+use pgdog_plugin_sdk::prelude::*;
+
+use crate::config::Config;
+
+/// Where the tenants were found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    Where,
+    Insert,
+    Comment,
+}
+
+impl Source {
+    /// For messages: where the client should look.
+    pub fn describe(self, config: &Config) -> String {
+        match self {
+            Source::Where => format!("the WHERE clause ({})", config.column),
+            Source::Insert => format!("the inserted rows ({})", config.column),
+            Source::Comment => format!(
+                "the query comment ({})",
+                config.comment_key.as_deref().unwrap_or_default()
+            ),
+        }
+    }
+}
+
+/// The tenant ids a statement names, as text, and where they came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Found {
+    pub source: Source,
+    /// One per compared value or inserted row, NULLs left out; never empty.
+    pub tenants: Vec<String>,
+}
+
+/// The tenants of `statement`, or `None` when no place names one conclusively.
+pub fn find(config: &Config, statement: &Statement, context: &Context) -> Option<Found> {
+    let from_values = |source, values: Option<Vec<Resolved>>| {
+        tenants_of(&values?).map(|tenants| Found { source, tenants })
+    };
+    from_values(
+        Source::Where,
+        statement.column_values(&config.column, context),
+    )
+    .or_else(|| {
+        from_values(
+            Source::Insert,
+            statement.insert_values(&config.column, context),
+        )
+    })
+    .or_else(|| {
+        let key = config.comment_key.as_deref()?;
+        let tenant = statement.comment_value(key)?;
+        Some(Found {
+            source: Source::Comment,
+            tenants: vec![tenant.to_string()],
+        })
+    })
+}
+
+/// The values as tenant ids. NULL names no tenant (`= NULL` matches no row, a NULL
+/// tenant in a row belongs to none); any value pgDog cannot read makes the whole list
+/// inconclusive.
+fn tenants_of(values: &[Resolved]) -> Option<Vec<String>> {
+    let mut tenants = Vec::with_capacity(values.len());
+    for value in values {
+        if value.is_null() {
+            continue;
+        }
+        tenants.push(value.as_text()?.into_owned());
+    }
+    (!tenants.is_empty()).then_some(tenants)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pgdog_plugin_sdk::testing::{context, predicate, statement, text_param};
+    use pgdog_plugin_sdk::types::Insert;
+
+    fn config() -> Config {
+        Config::parse("{}").unwrap()
+    }
+
+    #[test]
+    fn where_literal_and_param() {
+        let mut stmt = statement(
+            Command::Select,
+            "SELECT * FROM t WHERE tenant_id IN ('acme', $1)",
+        );
+        stmt.predicates = vec![predicate(
+            "tenant_id",
+            vec![Value::Text("acme".into()), Value::Param(1)],
+        )];
+        let ctx = Context {
+            params: vec![text_param("globex")],
+            ..context(2)
+        };
+        assert_eq!(
+            find(&config(), &stmt, &ctx),
+            Some(Found {
+                source: Source::Where,
+                tenants: vec!["acme".into(), "globex".into()]
+            })
+        );
+    }
+
+    #[test]
+    fn integer_tenants_are_text() {
+        let mut stmt = statement(Command::Select, "SELECT * FROM t WHERE tenant_id = 42");
+        stmt.predicates = vec![predicate("tenant_id", vec![Value::Integer(42)])];
+        assert_eq!(
+            find(&config(), &stmt, &context(2)).unwrap().tenants,
+            vec!["42".to_string()]
+        );
+    }
+
+    #[test]
+    fn partly_readable_where_falls_back_to_the_comment() {
+        let mut stmt = statement(
+            Command::Select,
+            "/* tenant: acme */ SELECT * FROM t WHERE tenant_id IN ('acme', lower(x))",
+        );
+        stmt.predicates = vec![predicate(
+            "tenant_id",
+            vec![Value::Text("acme".into()), Value::Expression],
+        )];
+        stmt.comment = Some("tenant: acme".into());
+        assert_eq!(
+            find(&config(), &stmt, &context(2)).unwrap().source,
+            Source::Comment
+        );
+        stmt.comment = None;
+        assert_eq!(find(&config(), &stmt, &context(2)), None);
+    }
+
+    #[test]
+    fn insert_rows() {
+        let mut stmt = statement(
+            Command::Insert,
+            "INSERT INTO t (id, tenant_id) VALUES (1, 'acme'), (2, NULL)",
+        );
+        stmt.insert = Some(Insert {
+            columns: vec!["id".into(), "tenant_id".into()],
+            rows: vec![
+                vec![Value::Integer(1), Value::Text("acme".into())],
+                vec![Value::Integer(2), Value::Null],
+            ],
+        });
+        assert_eq!(
+            find(&config(), &stmt, &context(2)),
+            Some(Found {
+                source: Source::Insert,
+                tenants: vec!["acme".into()]
+            })
+        );
+    }
+
+    #[test]
+    fn where_wins_over_comment() {
+        let mut stmt = statement(
+            Command::Update,
+            "UPDATE t SET x = 1 WHERE tenant_id = 'acme'",
+        );
+        stmt.predicates = vec![predicate("tenant_id", vec![Value::Text("acme".into())])];
+        stmt.comment = Some("tenant: globex".into());
+        assert_eq!(
+            find(&config(), &stmt, &context(2)).unwrap().tenants,
+            vec!["acme".to_string()]
+        );
+    }
+
+    #[test]
+    fn comment_key_can_be_turned_off() {
+        let mut stmt = statement(Command::Select, "/* tenant: acme */ SELECT 1");
+        stmt.comment = Some("tenant: acme".into());
+        let config = Config::parse(r#"{"comment_key": null}"#).unwrap();
+        assert_eq!(find(&config, &stmt, &context(2)), None);
+        let config = Config::parse(r#"{"comment_key": "org"}"#).unwrap();
+        assert_eq!(find(&config, &stmt, &context(2)), None);
+    }
+
+    #[test]
+    fn nothing_found() {
+        let stmt = statement(Command::Select, "SELECT 1");
+        assert_eq!(find(&config(), &stmt, &context(2)), None);
+    }
+}

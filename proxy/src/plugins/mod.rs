@@ -1,0 +1,163 @@
+//! Routing plugins: one [`Plugin`] trait the session asks through a [`Chain`], whatever the
+//! plugin is made of.
+//!
+//! **Architecture invariant:** the session never knows whether a plugin is a wasm
+//! component (`wasm`) or anything else; it holds an `Arc<Chain>` for the length of a
+//! transaction, so a reload (`registry`) never changes the plugins a transaction sees.
+
+pub mod chain;
+pub mod check;
+pub mod registry;
+pub mod wasm;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use crate::config::Role;
+use crate::router::route::{Params, Shards};
+use crate::router::statement::Statement;
+use crate::wire::ErrorResponse;
+
+pub use chain::{Chain, Verdict};
+pub use registry::Registry;
+
+/// What a plugin learns about one execution besides the statement.
+#[derive(Debug, Clone, Copy)]
+pub struct Context<'a> {
+    pub database: &'a str,
+    pub user: &'a str,
+    pub shards: usize,
+    pub has_replicas: bool,
+    pub in_transaction: bool,
+    pub params: &'a Params,
+}
+
+/// Where a plugin sends a statement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub shards: Shards,
+    /// `None`: pgDog chooses the role as it would without the plugin.
+    pub role: Option<Role>,
+}
+
+/// Rows a plugin answers with, no server touched.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Respond {
+    pub columns: Vec<String>,
+    pub rows: Vec<Vec<Option<String>>>,
+}
+
+/// A plugin's answer for one statement.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Decision {
+    Pass,
+    Route(Target),
+    Rewrite { sql: String, target: Target },
+    Reject(ErrorResponse),
+    Respond(Respond),
+}
+
+/// How a statement went, for the after-query hook.
+#[derive(Debug, Clone, Default)]
+pub struct Outcome {
+    pub shards: Vec<usize>,
+    pub rows: u64,
+    pub duration: Duration,
+    /// SQLSTATE and message of the error the statement ended with.
+    pub error: Option<(String, String)>,
+}
+
+/// Why a call into a plugin produced no decision.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum PluginError {
+    #[error("timed out after {0} ms")]
+    Timeout(u64),
+    #[error("exceeded its memory limit of {0} MB")]
+    Memory(u64),
+    #[error("trapped: {0}")]
+    Trap(String),
+    /// The plugin answered, but with something pgDog cannot use.
+    #[error("returned an invalid decision: {0}")]
+    Invalid(String),
+    #[error("is not ready: {0}")]
+    Unavailable(String),
+}
+
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// A routing plugin, as the chain sees it.
+pub trait Plugin: Send + Sync {
+    fn name(&self) -> &str;
+    /// The version the plugin reported at `init`.
+    fn version(&self) -> &str;
+    /// Hex SHA-256 of what was loaded.
+    fn content_hash(&self) -> &str;
+    fn stats(&self) -> &Stats;
+    /// Decides where `stmt` goes. `sql` is the whole text the client sent.
+    fn route<'a>(
+        &'a self,
+        stmt: &'a Statement,
+        sql: &'a str,
+        ctx: &'a Context<'a>,
+    ) -> BoxFuture<'a, Result<Decision, PluginError>>;
+    /// The plugin asked at `init` to hear how statements went.
+    fn wants_after_query(&self) -> bool {
+        false
+    }
+    /// Reports how a statement went. Called off the client's path.
+    fn after_query(&self, _event: AfterQuery) -> BoxFuture<'_, ()> {
+        Box::pin(async {})
+    }
+}
+
+/// Everything the after-query hook receives, owned so it can wait in a queue.
+#[derive(Debug, Clone)]
+pub struct AfterQuery {
+    pub statement: Statement,
+    pub sql: String,
+    pub database: String,
+    pub user: String,
+    pub shards: usize,
+    pub has_replicas: bool,
+    pub in_transaction: bool,
+    pub params: Params,
+    pub outcome: Outcome,
+}
+
+/// Call counters for `SHOW PLUGINS`.
+#[derive(Debug, Default)]
+pub struct Stats {
+    calls: AtomicU64,
+    errors: AtomicU64,
+    nanos: AtomicU64,
+}
+
+impl Stats {
+    pub fn record(&self, took: Duration, failed: bool) {
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        if failed {
+            self.errors.fetch_add(1, Ordering::Relaxed);
+        }
+        let nanos = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX);
+        self.nanos.fetch_add(nanos, Ordering::Relaxed);
+    }
+
+    pub fn calls(&self) -> u64 {
+        self.calls.load(Ordering::Relaxed)
+    }
+
+    pub fn errors(&self) -> u64 {
+        self.errors.load(Ordering::Relaxed)
+    }
+
+    /// Mean time of one call, in microseconds.
+    pub fn mean_us(&self) -> f64 {
+        let calls = self.calls();
+        if calls == 0 {
+            return 0.0;
+        }
+        self.nanos.load(Ordering::Relaxed) as f64 / calls as f64 / 1000.0
+    }
+}

@@ -1,0 +1,215 @@
+//! Between pgDog's own types and the contract's (`wit/router.wit`).
+
+use super::bindings::pgdog::router::types as wit;
+use crate::config::Role;
+use crate::plugins::{AfterQuery, Context, Decision, Respond, Target};
+use crate::router::route::{Params, Shards};
+use crate::router::statement::{Command, SortKey, Statement, Value};
+use crate::wire::ErrorResponse;
+
+pub fn statement(stmt: &Statement, sql: &str) -> wit::Statement {
+    wit::Statement {
+        sql: sql.to_string(),
+        command: command(stmt.command),
+        tables: stmt
+            .tables
+            .iter()
+            .map(|t| wit::Table {
+                schema: t.schema.clone(),
+                name: t.name.clone(),
+                alias: t.alias.clone(),
+                written: t.written,
+            })
+            .collect(),
+        predicates: stmt
+            .predicates
+            .iter()
+            .map(|p| wit::Predicate {
+                qualifier: p.qualifier.clone(),
+                column: p.column.clone(),
+                values: p.values.iter().map(value).collect(),
+            })
+            .collect(),
+        insert: stmt.insert.as_ref().map(|i| wit::Insert {
+            columns: i.columns.clone(),
+            rows: i
+                .rows
+                .iter()
+                .map(|r| r.iter().map(value).collect())
+                .collect(),
+        }),
+        order_by: stmt
+            .order_by
+            .iter()
+            .map(|o| wit::OrderBy {
+                key: match &o.key {
+                    SortKey::Column(c) => wit::SortKey::Column(c.clone()),
+                    SortKey::Position(p) => {
+                        wit::SortKey::Position(u32::try_from(*p).unwrap_or(u32::MAX))
+                    }
+                    SortKey::Expression => wit::SortKey::Expression,
+                },
+                descending: o.descending,
+                nulls_first: o.nulls_first,
+            })
+            .collect(),
+        limit: stmt.limit.as_ref().map(value),
+        offset: stmt.offset.as_ref().map(value),
+        targets: stmt.targets.clone(),
+        functions: stmt.functions.clone(),
+        writes: stmt.writes,
+        read_only_transaction: stmt.read_only_transaction,
+        comment: stmt.comment.clone(),
+        set: stmt.set.as_ref().map(|s| wit::SetCommand {
+            name: s.name.clone(),
+            value: s.value.clone(),
+            local: s.local,
+        }),
+        copy: stmt.copy.as_ref().map(|c| wit::CopyOptions {
+            columns: c.columns.clone(),
+            csv: c.csv,
+            binary: c.binary,
+            header: c.header,
+            delimiter: c
+                .delimiter
+                .unwrap_or(if c.csv { ',' } else { '\t' })
+                .to_string(),
+        }),
+        parse_error: stmt.parse_error.clone(),
+        has_where: stmt.has_where,
+    }
+}
+
+fn command(c: Command) -> wit::Command {
+    match c {
+        Command::Select => wit::Command::Select,
+        Command::SelectForUpdate => wit::Command::SelectForUpdate,
+        Command::Insert => wit::Command::Insert,
+        Command::Update => wit::Command::Update,
+        Command::Delete => wit::Command::Delete,
+        Command::CopyFrom => wit::Command::CopyFrom,
+        Command::CopyTo => wit::Command::CopyTo,
+        Command::Ddl => wit::Command::Ddl,
+        Command::Begin => wit::Command::Begin,
+        Command::Commit => wit::Command::Commit,
+        Command::Rollback => wit::Command::Rollback,
+        Command::Savepoint => wit::Command::Savepoint,
+        Command::Set => wit::Command::Set,
+        Command::Show => wit::Command::Show,
+        Command::Listen => wit::Command::Listen,
+        Command::Notify => wit::Command::Notify,
+        Command::Other => wit::Command::Other,
+    }
+}
+
+fn value(v: &Value) -> wit::Value {
+    match v {
+        Value::Integer(i) => wit::Value::Integer(*i),
+        Value::Text(t) => wit::Value::Text(t.clone()),
+        Value::Param(n) => wit::Value::Param(*n),
+        Value::Null => wit::Value::Null,
+        Value::Expression => wit::Value::Expression,
+    }
+}
+
+pub fn context(ctx: &Context<'_>) -> wit::Context {
+    wit::Context {
+        database: ctx.database.to_string(),
+        user: ctx.user.to_string(),
+        shards: u32::try_from(ctx.shards).unwrap_or(u32::MAX),
+        has_replicas: ctx.has_replicas,
+        in_transaction: ctx.in_transaction,
+        params: params(ctx.params),
+    }
+}
+
+fn params(p: &Params) -> Vec<wit::Param> {
+    p.values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| wit::Param {
+            value: v.clone(),
+            binary: match p.formats.len() {
+                0 => false,
+                1 => p.formats[0] == 1,
+                _ => p.formats.get(i).copied() == Some(1),
+            },
+        })
+        .collect()
+}
+
+pub fn after_query(event: &AfterQuery) -> (wit::Statement, wit::Context, wit::QueryOutcome) {
+    let ctx = Context {
+        database: &event.database,
+        user: &event.user,
+        shards: event.shards,
+        has_replicas: event.has_replicas,
+        in_transaction: event.in_transaction,
+        params: &event.params,
+    };
+    let outcome = wit::QueryOutcome {
+        shards: event
+            .outcome
+            .shards
+            .iter()
+            .map(|&s| u32::try_from(s).unwrap_or(u32::MAX))
+            .collect(),
+        rows: event.outcome.rows,
+        duration_us: u64::try_from(event.outcome.duration.as_micros()).unwrap_or(u64::MAX),
+        error: event
+            .outcome
+            .error
+            .as_ref()
+            .map(|(sqlstate, message)| wit::QueryError {
+                sqlstate: sqlstate.clone(),
+                message: message.clone(),
+            }),
+    };
+    (
+        statement(&event.statement, &event.sql),
+        context(&ctx),
+        outcome,
+    )
+}
+
+pub fn decision(d: wit::Decision) -> Decision {
+    match d {
+        wit::Decision::Pass => Decision::Pass,
+        wit::Decision::Route(r) => Decision::Route(target(r)),
+        wit::Decision::Rewrite(r) => Decision::Rewrite {
+            sql: r.sql,
+            target: target(r.route),
+        },
+        wit::Decision::Reject(r) => {
+            let err = ErrorResponse::error(&r.sqlstate, r.message);
+            Decision::Reject(match r.detail {
+                Some(detail) => err.with_detail(detail),
+                None => err,
+            })
+        }
+        wit::Decision::Respond(r) => Decision::Respond(Respond {
+            columns: r.columns,
+            rows: r.rows,
+        }),
+    }
+}
+
+fn target(r: wit::Route) -> Target {
+    let shards = match r.shards {
+        wit::Shards::One(s) => Shards::Set(vec![s as usize]),
+        wit::Shards::Many(list) => {
+            let mut set: Vec<usize> = list.into_iter().map(|s| s as usize).collect();
+            set.sort_unstable();
+            set.dedup();
+            Shards::Set(set)
+        }
+        wit::Shards::All => Shards::All,
+        wit::Shards::Any => Shards::Any,
+    };
+    let role = match r.role {
+        wit::Role::Primary => Some(Role::Primary),
+        wit::Role::Replica => Some(Role::Replica),
+        wit::Role::Any => None,
+    };
+    Target { shards, role }
+}

@@ -1,0 +1,306 @@
+//! WebAssembly component plugins: compiled once, instantiated ahead of time, called under a
+//! deadline and a memory cap.
+//!
+//! Calls are async (wasmtime fibers) because the guest's WASI imports (stdout, stderr) are
+//! implemented on tokio; a synchronous call from a tokio worker could not serve them.
+
+mod convert;
+mod engine;
+mod host;
+
+pub mod bindings {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "router",
+        exports: { default: async },
+    });
+}
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use tracing::debug;
+use wasmtime::component::{HasSelf, Linker};
+use wasmtime::{Store, StoreLimitsBuilder, Trap};
+
+pub use engine::{content_hash, default_cache_dir, WasmEngine, TICK};
+use host::{HostState, Identity};
+
+use super::{AfterQuery, BoxFuture, Context, Decision, Plugin, PluginError, Stats};
+use crate::config::PluginConfig;
+use crate::router::statement::Statement;
+
+/// Ready instances kept per plugin; more are made on demand and dropped when idle.
+const MAX_IDLE: usize = 32;
+/// Instances made at load, so the first calls find one ready.
+const PREFILL: usize = 2;
+/// `init` may read its config and build tables: it gets this many times a call's deadline,
+/// and at least a second.
+const INIT_DEADLINE_FACTOR: u64 = 10;
+
+/// A loaded wasm plugin: one version of one component.
+pub struct WasmPlugin {
+    identity: Arc<Identity>,
+    hash: String,
+    stats: Stats,
+    wants_after_query: bool,
+    pre: bindings::RouterPre<HostState>,
+    idle: Mutex<Vec<Instance>>,
+    timeout_ms: u64,
+    memory_mb: u64,
+}
+
+struct Instance {
+    store: Store<HostState>,
+    router: bindings::Router,
+}
+
+/// Why a plugin could not be loaded.
+#[derive(Debug, thiserror::Error)]
+#[error("plugin \"{name}\" ({path}): {reason}")]
+pub struct LoadError {
+    pub name: String,
+    pub path: String,
+    pub reason: String,
+}
+
+impl WasmPlugin {
+    /// Reads, compiles (or loads from cache), type-checks and `init`s the component
+    /// `config` names.
+    pub async fn load(engine: &WasmEngine, config: &PluginConfig) -> Result<WasmPlugin, LoadError> {
+        let fail = |reason: String| LoadError {
+            name: config.name.clone(),
+            path: config.path.display().to_string(),
+            reason,
+        };
+        let bytes =
+            std::fs::read(&config.path).map_err(|e| fail(format!("cannot read it: {e}")))?;
+        Self::from_bytes(engine, config, &bytes).await.map_err(fail)
+    }
+
+    async fn from_bytes(
+        engine: &WasmEngine,
+        config: &PluginConfig,
+        bytes: &[u8],
+    ) -> Result<WasmPlugin, String> {
+        let hash = content_hash(bytes);
+        let component = {
+            let engine = engine.clone();
+            let bytes = bytes.to_vec();
+            let hash = hash.clone();
+            // Compiling takes tens to hundreds of milliseconds: not on a client's worker.
+            tokio::task::spawn_blocking(move || engine.compile(&bytes, &hash))
+                .await
+                .map_err(|e| format!("compilation did not finish: {e}"))?
+                .map_err(|e| {
+                    format!(
+                        "not a valid WebAssembly component: {}",
+                        one_line(&format!("{e:#}"))
+                    )
+                })?
+        };
+        let mut linker = Linker::<HostState>::new(&engine.engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|e| format!("{e:#}"))?;
+        bindings::Router::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)
+            .map_err(|e| format!("{e:#}"))?;
+        let pre = linker
+            .instantiate_pre(&component)
+            .map_err(|e| format!("its imports do not match pgdog:router@0.1.0: {e:#}"))?;
+        let pre = bindings::RouterPre::new(pre)
+            .map_err(|e| format!("its exports do not match pgdog:router@0.1.0: {e:#}"))?;
+        let identity = Arc::new(Identity {
+            name: config.name.clone(),
+            version: Default::default(),
+            config_json: config.config_json(),
+        });
+        let mut plugin = WasmPlugin {
+            identity,
+            hash,
+            stats: Stats::default(),
+            wants_after_query: false,
+            pre,
+            idle: Mutex::new(Vec::new()),
+            timeout_ms: config.timeout_ms,
+            memory_mb: config.memory_mb,
+        };
+        let at_load = |e: PluginError| match e {
+            PluginError::Unavailable(why) => why,
+            other => format!("its first instance {other}"),
+        };
+        let (first, info) = plugin.instantiate().await.map_err(at_load)?;
+        let _ = plugin.identity.version.set(info.version);
+        plugin.wants_after_query = info.wants_after_query;
+        let mut ready = vec![first];
+        for _ in 1..PREFILL {
+            ready.push(plugin.instantiate().await.map_err(at_load)?.0);
+        }
+        *plugin.idle.get_mut().unwrap_or_else(|p| p.into_inner()) = ready;
+        Ok(plugin)
+    }
+
+    /// A new instance with `init` done.
+    async fn instantiate(
+        &self,
+    ) -> Result<(Instance, bindings::pgdog::router::types::PluginInfo), PluginError> {
+        let limits = StoreLimitsBuilder::new()
+            .memory_size(usize::try_from(self.memory_mb << 20).unwrap_or(usize::MAX))
+            .trap_on_grow_failure(true)
+            .build();
+        let mut store = Store::new(
+            self.pre.engine(),
+            HostState::new(self.identity.clone(), limits),
+        );
+        store.limiter(|s| &mut s.limits);
+        store.epoch_deadline_trap();
+        let init_ticks = ticks(self.timeout_ms * INIT_DEADLINE_FACTOR).max(ticks(1000));
+        store.set_epoch_deadline(init_ticks);
+        let router = self
+            .pre
+            .instantiate_async(&mut store)
+            .await
+            .map_err(|e| self.classify(e))?;
+        let info = router
+            .call_init(&mut store, &self.identity.config_json)
+            .await
+            .map_err(|e| self.classify(e))?
+            .map_err(|e| PluginError::Unavailable(format!("init refused its config: {e}")))?;
+        Ok((Instance { store, router }, info))
+    }
+
+    async fn take(&self) -> Result<Instance, PluginError> {
+        let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        match idle {
+            Some(instance) => Ok(instance),
+            None => {
+                debug!(
+                    plugin = self.identity.name,
+                    "all instances busy; making another"
+                );
+                Ok(self.instantiate().await?.0)
+            }
+        }
+    }
+
+    fn give_back(&self, instance: Instance) {
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        if idle.len() < MAX_IDLE {
+            idle.push(instance);
+        }
+    }
+
+    /// Names what went wrong in a call. The instance it happened in is never used again.
+    fn classify(&self, err: wasmtime::Error) -> PluginError {
+        if let Some(trap) = err.downcast_ref::<Trap>() {
+            if *trap == Trap::Interrupt {
+                return PluginError::Timeout(self.timeout_ms);
+            }
+            return PluginError::Trap(trap.to_string());
+        }
+        let text = format!("{err:#}");
+        if text.contains("growing memory") || text.contains("memory.grow") {
+            return PluginError::Memory(self.memory_mb);
+        }
+        PluginError::Trap(first_line(&err.root_cause().to_string()))
+    }
+
+    async fn call_route(
+        &self,
+        stmt: &Statement,
+        sql: &str,
+        ctx: &Context<'_>,
+    ) -> Result<Decision, PluginError> {
+        let mut instance = self.take().await?;
+        let (stmt, ctx) = (convert::statement(stmt, sql), convert::context(ctx));
+        instance.store.set_epoch_deadline(ticks(self.timeout_ms));
+        let answer = instance
+            .router
+            .call_route(&mut instance.store, &stmt, &ctx)
+            .await;
+        match answer {
+            Ok(decision) => {
+                self.give_back(instance);
+                Ok(convert::decision(decision))
+            }
+            // A trapped instance may be in any state: drop it, never call it again.
+            Err(err) => Err(self.classify(err)),
+        }
+    }
+
+    async fn call_after_query(&self, event: AfterQuery) {
+        let Ok(mut instance) = self.take().await else {
+            return;
+        };
+        let (stmt, ctx, outcome) = convert::after_query(&event);
+        instance.store.set_epoch_deadline(ticks(self.timeout_ms));
+        let started = std::time::Instant::now();
+        let result = instance
+            .router
+            .call_after_query(&mut instance.store, &stmt, &ctx, &outcome)
+            .await;
+        self.stats.record(started.elapsed(), result.is_err());
+        match result {
+            Ok(()) => self.give_back(instance),
+            Err(err) => tracing::warn!(
+                plugin = self.identity.name,
+                "after-query hook {}",
+                self.classify(err)
+            ),
+        }
+    }
+}
+
+impl Plugin for WasmPlugin {
+    fn name(&self) -> &str {
+        &self.identity.name
+    }
+
+    fn version(&self) -> &str {
+        self.identity.version()
+    }
+
+    fn content_hash(&self) -> &str {
+        &self.hash
+    }
+
+    fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    fn route<'a>(
+        &'a self,
+        stmt: &'a Statement,
+        sql: &'a str,
+        ctx: &'a Context<'a>,
+    ) -> BoxFuture<'a, Result<Decision, PluginError>> {
+        Box::pin(self.call_route(stmt, sql, ctx))
+    }
+
+    fn wants_after_query(&self) -> bool {
+        self.wants_after_query
+    }
+
+    fn after_query(&self, event: AfterQuery) -> BoxFuture<'_, ()> {
+        Box::pin(self.call_after_query(event))
+    }
+}
+
+/// Epoch ticks for a deadline of `ms` milliseconds.
+fn ticks(ms: u64) -> u64 {
+    let tick = TICK.as_millis().max(1) as u64;
+    ms.div_ceil(tick).max(1)
+}
+
+/// Error text as one line: wasmtime's parse errors print byte arrays over many lines.
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+fn first_line(text: &str) -> String {
+    let line = text.lines().next().unwrap_or(text);
+    line.chars().take(300).collect()
+}
+
+/// Whether `path` looks like a wasm component file (for messages before reading it).
+pub fn is_wasm(path: &Path) -> bool {
+    path.extension().and_then(|e| e.to_str()) == Some("wasm")
+}

@@ -1,0 +1,255 @@
+//! A wasm plugin that loops, traps, eats memory or answers nonsense is stopped by its
+//! limits and handled by its `on_error` policy, while pgDog and every other client keep
+//! going. The misbehaving plugin is `tests/plugins/chaos`.
+
+use std::time::Duration;
+
+use pgdog_tests::{connect, describe, plugin_toml, plugin_wasm, sqlstate, ProxyEnv};
+use tokio_postgres::{Client, SimpleQueryMessage};
+
+async fn chaos_env(prefix: &str, config: &str, extra: &str) -> ProxyEnv {
+    let block = plugin_toml("chaos", &plugin_wasm("chaos-plugin"), config, extra);
+    ProxyEnv::shared(prefix, |c| c.raw(&block)).await
+}
+
+async fn value(client: &Client, sql: &str) -> String {
+    let rows = client
+        .simple_query(sql)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {}", describe(&e)));
+    rows.iter()
+        .find_map(|m| match m {
+            SimpleQueryMessage::Row(r) => Some(r.get(0).unwrap_or("NULL").to_string()),
+            _ => None,
+        })
+        .expect("a row")
+}
+
+/// Errors carry the plugin's name and what went wrong; the same client and a new one
+/// both keep working.
+async fn fails_then_recovers(env: &ProxyEnv, sql: &str, code: &str, says: &str) {
+    let client = env.client().await;
+    let err = client.simple_query(sql).await.expect_err(sql);
+    assert_eq!(sqlstate(&err).as_deref(), Some(code), "{}", describe(&err));
+    assert!(describe(&err).contains(says), "{}", describe(&err));
+    assert_eq!(value(&client, "SELECT 1").await, "1");
+    let other = connect(&env.url()).await;
+    assert_eq!(value(&other, "SELECT 2").await, "2");
+}
+
+#[tokio::test]
+async fn a_plugin_that_loops_is_stopped_at_its_deadline() {
+    let env = chaos_env(
+        "plug_loop",
+        "",
+        "timeout_ms = 50\non_error = \"fail_closed\"",
+    )
+    .await;
+    let started = std::time::Instant::now();
+    fails_then_recovers(
+        &env,
+        "/* chaos: loop */ SELECT 1",
+        "58000",
+        "timed out after 50 ms",
+    )
+    .await;
+    assert!(started.elapsed() < Duration::from_secs(5));
+    // Many at once: each loop is stopped, none blocks the others for long.
+    let mut tasks = Vec::new();
+    for _ in 0..6 {
+        let url = env.url();
+        tasks.push(tokio::spawn(async move {
+            let c = connect(&url).await;
+            let err = c
+                .simple_query("/* chaos: loop */ SELECT 1")
+                .await
+                .unwrap_err();
+            assert_eq!(sqlstate(&err).as_deref(), Some("58000"));
+            assert_eq!(value(&c, "SELECT 3").await, "3");
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn fail_open_skips_a_looping_plugin() {
+    let env = chaos_env("plug_open", "", "timeout_ms = 30\non_error = \"fail_open\"").await;
+    let client = env.client().await;
+    assert_eq!(value(&client, "/* chaos: loop */ SELECT 42").await, "42");
+    env.pgdog
+        .wait_for_log(
+            "timed out after 30 ms; skipped (on_error = fail_open)",
+            Duration::from_secs(5),
+        )
+        .await;
+}
+
+#[tokio::test]
+async fn a_plugin_that_traps_is_replaced() {
+    let env = chaos_env("plug_trap", "", "on_error = \"fail_closed\"").await;
+    for _ in 0..3 {
+        fails_then_recovers(&env, "/* chaos: trap */ SELECT 1", "58000", "trapped").await;
+    }
+    // Fail open: the statement runs as if the plugin had passed.
+    let open = chaos_env("plug_trap_open", "", "on_error = \"fail_open\"").await;
+    let client = open.client().await;
+    assert_eq!(value(&client, "/* chaos: trap */ SELECT 5").await, "5");
+}
+
+#[tokio::test]
+async fn a_plugin_that_eats_memory_is_stopped_at_its_cap() {
+    let env = chaos_env("plug_mem", "", "memory_mb = 16\ntimeout_ms = 5000").await;
+    fails_then_recovers(
+        &env,
+        "/* chaos: eat */ SELECT 1",
+        "58000",
+        "memory limit of 16 MB",
+    )
+    .await;
+    fails_then_recovers(
+        &env,
+        "/* chaos: eat */ SELECT 1",
+        "58000",
+        "memory limit of 16 MB",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn invalid_decisions_are_plugin_errors() {
+    let env = chaos_env("plug_bad", "", "").await;
+    fails_then_recovers(
+        &env,
+        "/* chaos: bad-shard */ SELECT 1",
+        "58000",
+        "shard 999 does not exist",
+    )
+    .await;
+    fails_then_recovers(
+        &env,
+        "/* chaos: bad-sqlstate */ SELECT 1",
+        "58000",
+        "is not a SQLSTATE",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn guest_output_and_log_lines_reach_pgdogs_log() {
+    let env = chaos_env("plug_log", "version = \"7.1\"", "").await;
+    let client = env.client().await;
+    value(&client, "/* chaos: print */ SELECT 1").await;
+    value(&client, "/* chaos: log */ SELECT 1").await;
+    let log = env
+        .pgdog
+        .wait_for_log("chaos saw 1 shard(s)", Duration::from_secs(5))
+        .await;
+    let printed = log
+        .lines()
+        .find(|l| l.contains("chaos says hello on stdout"))
+        .unwrap_or_else(|| panic!("no stdout line in:\n{log}"));
+    assert!(
+        printed.contains("chaos") && printed.contains("7.1"),
+        "{printed}"
+    );
+    let logged = log
+        .lines()
+        .find(|l| l.contains("chaos saw 1 shard(s)"))
+        .unwrap();
+    assert!(
+        logged.contains("WARN") && logged.contains("7.1"),
+        "{logged}"
+    );
+}
+
+#[tokio::test]
+async fn rewrites_reach_the_server_in_both_protocols() {
+    let env = chaos_env("plug_rw", "", "").await;
+    let client = env.client().await;
+    assert_eq!(
+        value(&client, "/* chaos: rewrite SELECT 7 */ SELECT 1").await,
+        "7"
+    );
+    // tokio-postgres prepares (Parse, Describe, Sync) before it binds: the rewrite happens
+    // at the Parse.
+    let row = client
+        .query_one(
+            "/* chaos: rewrite SELECT $1::int + 100 */ SELECT $1::int",
+            &[&5i32],
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{}", describe(&e)));
+    assert_eq!(row.get::<_, i32>(0), 105);
+}
+
+#[tokio::test]
+async fn bound_parameters_reach_the_plugin() {
+    let env = chaos_env("plug_params", "", "").await;
+    let client = env.client().await;
+    let err = client
+        .query_one(
+            "/* chaos: params */ SELECT $1::text, $2::text",
+            &[&"abc", &"xyz"],
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(
+        sqlstate(&err).as_deref(),
+        Some("P0001"),
+        "{}",
+        describe(&err)
+    );
+    assert!(
+        describe(&err).contains("[\"abc\", \"xyz\"]"),
+        "{}",
+        describe(&err)
+    );
+}
+
+#[tokio::test]
+async fn after_query_hook_hears_how_statements_went() {
+    let env = chaos_env("plug_audit", "audit = true", "").await;
+    let client = env.client().await;
+    client
+        .batch_execute("CREATE TABLE audited (id int); INSERT INTO audited VALUES (1), (2), (3)")
+        .await
+        .unwrap();
+    value(&client, "SELECT count(*) FROM audited").await;
+    client
+        .simple_query("SELECT * FROM missing_table")
+        .await
+        .unwrap_err();
+    env.pgdog
+        .wait_for_log(
+            "audit: SELECT count(*) FROM audited rows=1 shards=[0] error=",
+            Duration::from_secs(5),
+        )
+        .await;
+    env.pgdog
+        .wait_for_log(
+            "audit: SELECT * FROM missing_table rows=0 shards=[0] error=42P01",
+            Duration::from_secs(5),
+        )
+        .await;
+}
+
+#[tokio::test]
+async fn a_plugin_whose_init_fails_stops_start_up() {
+    let env = chaos_env("plug_init", "", "").await;
+    let toml = std::fs::read_to_string(env.pgdog.config_path()).unwrap();
+    let broken = toml.replace("config = {  }", "config = { fail_init = true }");
+    assert_ne!(broken, toml);
+    let port = pgdog_tests::free_port();
+    let broken = broken.replace(
+        &format!("port = {}", env.pgdog.port()),
+        &format!("port = {port}"),
+    );
+    let users =
+        std::fs::read_to_string(env.pgdog.config_path().with_file_name("users.toml")).unwrap();
+    let (status, log) =
+        pgdog_tests::Pgdog::run_to_exit(&broken, &users, Duration::from_secs(30)).await;
+    assert!(!status.success());
+    assert!(log.contains("told to fail by its config"), "{log}");
+}
