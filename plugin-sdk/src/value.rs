@@ -9,13 +9,13 @@ use crate::types::{Context, Param, Value};
 /// A value a column is compared to or inserted with, `$n` resolved.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Resolved {
-    /// An integer literal, or a binary-format parameter of 2, 4 or 8 bytes (int2, int4,
-    /// int8, big-endian).
+    /// An integer literal.
     Integer(i64),
     /// A string literal (or a number too large for i64), or a text-format parameter.
     Text(String),
-    /// A binary-format parameter of another length (a uuid is 16 bytes); its meaning
-    /// depends on the parameter's type, which the plugin knows and pgDog does not.
+    /// A binary-format parameter. Its meaning depends on the parameter's type, which the
+    /// plugin knows (from the column it is compared to) and pgDog does not: read it with
+    /// [`Resolved::as_text`] for a text column, [`Resolved::as_integer`] for an integer one.
     Binary(Vec<u8>),
     /// NULL, written or bound.
     Null,
@@ -24,23 +24,31 @@ pub enum Resolved {
 }
 
 impl Resolved {
-    /// The value as text, as PostgreSQL would print it: integers in decimal. `None` for
-    /// NULL, binary and unknown values.
+    /// The value as text, as PostgreSQL would print it: integers in decimal, a binary
+    /// parameter as the UTF-8 string it holds (the binary form of text and varchar).
+    /// `None` for NULL, unknown values and binary values that are not UTF-8.
     pub fn as_text(&self) -> Option<std::borrow::Cow<'_, str>> {
         match self {
             Self::Integer(value) => Some(value.to_string().into()),
             Self::Text(text) => Some(text.as_str().into()),
-            Self::Binary(_) | Self::Null | Self::Unknown => None,
+            Self::Binary(bytes) => std::str::from_utf8(bytes).ok().map(Into::into),
+            Self::Null | Self::Unknown => None,
         }
     }
 
-    /// The value as an integer: integers, and text that parses as one (text-format
-    /// parameters for integer columns arrive as text).
+    /// The value as an integer: integers, text that parses as one (text-format parameters
+    /// for integer columns arrive as text), and binary parameters of 2, 4 or 8 bytes (the
+    /// big-endian binary form of smallint, integer and bigint).
     pub fn as_integer(&self) -> Option<i64> {
         match self {
             Self::Integer(value) => Some(*value),
             Self::Text(text) => text.trim().parse().ok(),
-            Self::Binary(_) | Self::Null | Self::Unknown => None,
+            Self::Binary(bytes) => match bytes.as_slice() {
+                &[a, b] => Some(i16::from_be_bytes([a, b]).into()),
+                &[a, b, c, d] => Some(i32::from_be_bytes([a, b, c, d]).into()),
+                bytes => <[u8; 8]>::try_from(bytes).ok().map(i64::from_be_bytes),
+            },
+            Self::Null | Self::Unknown => None,
         }
     }
 
@@ -65,27 +73,18 @@ impl Value {
 }
 
 impl Param {
-    /// Decodes the bound value. Text format is UTF-8. Binary format carries no type here,
-    /// so only its length decides: 2, 4 and 8 bytes are read as big-endian integers
-    /// (which also catches a 4-byte float or a 4-byte text sent in binary; send text
-    /// parameters in text format, as drivers do by default).
+    /// Decodes the bound value: text format as UTF-8, binary format kept as bytes (see
+    /// [`Resolved::Binary`]).
     pub fn resolve(&self) -> Resolved {
         let Some(bytes) = &self.value else {
             return Resolved::Null;
         };
-        if !self.binary {
-            return match std::str::from_utf8(bytes) {
-                Ok(text) => Resolved::Text(text.to_string()),
-                Err(_) => Resolved::Unknown,
-            };
+        if self.binary {
+            return Resolved::Binary(bytes.clone());
         }
-        match bytes.as_slice() {
-            &[a, b] => Resolved::Integer(i16::from_be_bytes([a, b]).into()),
-            &[a, b, c, d] => Resolved::Integer(i32::from_be_bytes([a, b, c, d]).into()),
-            bytes => match <[u8; 8]>::try_from(bytes) {
-                Ok(eight) => Resolved::Integer(i64::from_be_bytes(eight)),
-                Err(_) => Resolved::Binary(bytes.to_vec()),
-            },
+        match std::str::from_utf8(bytes) {
+            Ok(text) => Resolved::Text(text.to_string()),
+            Err(_) => Resolved::Unknown,
         }
     }
 }
@@ -135,23 +134,22 @@ mod tests {
     }
 
     #[test]
-    fn binary_integers_by_length() {
+    fn binary_params_read_as_the_column_type() {
         let ctx = with_params(vec![
             binary_param(&(-2i16).to_be_bytes()),
             binary_param(&70_000i32.to_be_bytes()),
             binary_param(&(-5_000_000_000i64).to_be_bytes()),
+            binary_param(b"acme"),
             binary_param(&[1, 2, 3]),
         ]);
-        assert_eq!(Value::Param(1).resolve(&ctx), Resolved::Integer(-2));
-        assert_eq!(Value::Param(2).resolve(&ctx), Resolved::Integer(70_000));
-        assert_eq!(
-            Value::Param(3).resolve(&ctx),
-            Resolved::Integer(-5_000_000_000)
-        );
-        assert_eq!(
-            Value::Param(4).resolve(&ctx),
-            Resolved::Binary(vec![1, 2, 3])
-        );
+        let at = |n| Value::Param(n).resolve(&ctx);
+        assert_eq!(at(1).as_integer(), Some(-2));
+        assert_eq!(at(2).as_integer(), Some(70_000));
+        assert_eq!(at(3).as_integer(), Some(-5_000_000_000));
+        // Four bytes of text are text to a text column, whatever their length says.
+        assert_eq!(at(4).as_text().as_deref(), Some("acme"));
+        assert_eq!(at(5), Resolved::Binary(vec![1, 2, 3]));
+        assert_eq!(at(5).as_integer(), None);
     }
 
     #[test]

@@ -1,22 +1,22 @@
 //! The role a statement needs.
 //!
-//! The plugin decides only the role, but a `route` must also name shards. It can honestly
-//! say `any` shard only when the database has one; on a sharded database the shard is the
-//! built-in router's business, so the plugin passes. It also passes when no shard has
-//! replicas (the role changes nothing, and a later plugin may still want to decide), and
-//! for statements it cannot classify (`other`, parse errors): pgDog knows best there.
+//! The plugin decides only the role: its routes name the `default` shards, the ones
+//! pgDog's built-in sharding picks, so it works on sharded databases too. It passes when
+//! no shard has replicas (the role changes nothing, and a later plugin may still want to
+//! decide), and for statements it cannot classify (`other`, parse errors): pgDog knows best
+//! there.
 
 use pgdog_plugin_sdk::prelude::*;
 
 use crate::config::Config;
 
-/// Routes `statement` to the primary or a replica of the only shard, or passes.
+/// Routes `statement` to the primary or a replica of the shards pgDog picks, or passes.
 pub fn decide(config: &Config, statement: &Statement, context: &Context) -> Decision {
-    if context.shards != 1 || !context.has_replicas {
+    if !context.has_replicas {
         return Decision::Pass;
     }
     match role_for(config, statement, context) {
-        Some(role) => Decision::route(Shards::Any, role),
+        Some(role) => Decision::route(Shards::Default, role),
         None => Decision::Pass,
     }
 }
@@ -96,13 +96,13 @@ mod tests {
             let stmt = statement(command, "read");
             assert_eq!(
                 decide_for(&stmt, &replicated()),
-                Decision::route(Shards::Any, Role::Replica),
+                Decision::route(Shards::Default, Role::Replica),
                 "{command:?}"
             );
         }
         assert_eq!(
             decide_for(&select(&["lower", "count"]), &replicated()),
-            Decision::route(Shards::Any, Role::Replica)
+            Decision::route(Shards::Default, Role::Replica)
         );
     }
 
@@ -121,7 +121,7 @@ mod tests {
             let stmt = statement(command, "write");
             assert_eq!(
                 decide_for(&stmt, &replicated()),
-                Decision::route(Shards::Any, Role::Primary),
+                Decision::route(Shards::Default, Role::Primary),
                 "{command:?}"
             );
         }
@@ -136,7 +136,7 @@ mod tests {
         stmt.writes = true;
         assert_eq!(
             decide_for(&stmt, &replicated()),
-            Decision::route(Shards::Any, Role::Primary)
+            Decision::route(Shards::Default, Role::Primary)
         );
     }
 
@@ -146,7 +146,7 @@ mod tests {
         for function in ["nextval", "record_login"] {
             assert_eq!(
                 decide_for(&select(&["lower", function]), &replicated()),
-                Decision::route(Shards::Any, Role::Primary),
+                Decision::route(Shards::Default, Role::Primary),
                 "{function}"
             );
         }
@@ -164,7 +164,7 @@ mod tests {
             let stmt = statement(command, "control");
             assert_eq!(
                 decide_for(&stmt, &replicated()),
-                Decision::route(Shards::Any, Role::Primary),
+                Decision::route(Shards::Default, Role::Primary),
                 "{command:?}"
             );
         }
@@ -174,7 +174,7 @@ mod tests {
         };
         assert_eq!(
             decide_for(&select(&[]), &in_transaction),
-            Decision::route(Shards::Any, Role::Primary)
+            Decision::route(Shards::Default, Role::Primary)
         );
     }
 
@@ -193,17 +193,15 @@ mod tests {
     }
 
     #[test]
-    fn sharded_or_unreplicated_databases_pass() {
+    fn sharded_databases_keep_their_shards_and_unreplicated_ones_pass() {
         let sharded = Context {
             shards: 2,
             ..replicated()
         };
-        assert_eq!(decide_for(&select(&[]), &sharded), Decision::Pass);
-        assert_eq!(decide_for(&select(&[]), &context(1)), Decision::Pass);
-        // The role itself is still known, for whoever asks.
         assert_eq!(
-            role_for(&config(), &select(&[]), &sharded),
-            Some(Role::Replica)
+            decide_for(&select(&[]), &sharded),
+            Decision::route(Shards::Default, Role::Replica)
         );
+        assert_eq!(decide_for(&select(&[]), &context(1)), Decision::Pass);
     }
 }

@@ -27,6 +27,17 @@ pub enum Unknown {
     Pass,
 }
 
+/// The type of the tenant column, which says how a binary-format parameter reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DataType {
+    /// text, varchar: a binary parameter is the UTF-8 string.
+    #[default]
+    Text,
+    /// smallint, integer, bigint: a binary parameter is a big-endian integer.
+    Integer,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
@@ -42,6 +53,9 @@ pub struct Config {
     pub tenants: BTreeMap<String, u32>,
     #[serde(default)]
     pub unknown: Unknown,
+    /// The tenant column's type.
+    #[serde(default)]
+    pub data_type: DataType,
 }
 
 fn default_column() -> String {

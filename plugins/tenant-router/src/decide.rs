@@ -147,15 +147,26 @@ mod tests {
     }
 
     #[test]
-    fn param_tenant_binary_integer() {
-        // `tenant_id = $1` bound to the int4 7 in binary: the map's "7".
+    fn binary_params_read_as_the_column_type() {
+        // `tenant_id = $1` bound in binary: to a text column the bytes are the string, to
+        // an integer column a big-endian integer.
         let stmt = select_where(vec![Value::Param(1)]);
-        let ctx = Context {
-            params: vec![binary_param(&7i32.to_be_bytes())],
+        let text = Context {
+            params: vec![binary_param(b"acme")],
             ..context(2)
         };
         assert_eq!(
-            decide(&config("reject"), &stmt, &ctx, &no_hash),
+            decide(&config("reject"), &stmt, &text, &no_hash),
+            Decision::route_to(0, Role::Any)
+        );
+        let integer = Context {
+            params: vec![binary_param(&7i32.to_be_bytes())],
+            ..context(2)
+        };
+        let mut by_integer = config("reject");
+        by_integer.data_type = crate::config::DataType::Integer;
+        assert_eq!(
+            decide(&by_integer, &stmt, &integer, &no_hash),
             Decision::route_to(1, Role::Any)
         );
     }

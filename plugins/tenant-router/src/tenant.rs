@@ -9,7 +9,7 @@
 
 use pgdog_plugin_sdk::prelude::*;
 
-use crate::config::Config;
+use crate::config::{Config, DataType};
 
 /// Where the tenants were found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,7 +44,7 @@ pub struct Found {
 /// The tenants of `statement`, or `None` when no place names one conclusively.
 pub fn find(config: &Config, statement: &Statement, context: &Context) -> Option<Found> {
     let from_values = |source, values: Option<Vec<Resolved>>| {
-        tenants_of(&values?).map(|tenants| Found { source, tenants })
+        tenants_of(&values?, config.data_type).map(|tenants| Found { source, tenants })
     };
     from_values(
         Source::Where,
@@ -69,13 +69,17 @@ pub fn find(config: &Config, statement: &Statement, context: &Context) -> Option
 /// The values as tenant ids. NULL names no tenant (`= NULL` matches no row, a NULL
 /// tenant in a row belongs to none); any value pgDog cannot read makes the whole list
 /// inconclusive.
-fn tenants_of(values: &[Resolved]) -> Option<Vec<String>> {
+fn tenants_of(values: &[Resolved], data_type: DataType) -> Option<Vec<String>> {
     let mut tenants = Vec::with_capacity(values.len());
     for value in values {
         if value.is_null() {
             continue;
         }
-        tenants.push(value.as_text()?.into_owned());
+        let tenant = match data_type {
+            DataType::Text => value.as_text()?.into_owned(),
+            DataType::Integer => value.as_integer()?.to_string(),
+        };
+        tenants.push(tenant);
     }
     (!tenants.is_empty()).then_some(tenants)
 }

@@ -174,7 +174,7 @@ impl Chain {
 /// rather than sending nonsense to a client or a server.
 fn check(decision: Decision, ctx: &Context<'_>) -> Result<Decision, PluginError> {
     let target = |t: &Target| -> Result<(), PluginError> {
-        if let Shards::Set(set) = &t.shards {
+        if let Some(Shards::Set(set)) = &t.shards {
             if set.is_empty() {
                 return Err(PluginError::Invalid(
                     "a route to an empty list of shards".into(),
@@ -335,7 +335,7 @@ mod tests {
 
     fn to(shard: usize) -> Decision {
         Decision::Route(Target {
-            shards: Shards::Set(vec![shard]),
+            shards: Some(Shards::Set(vec![shard])),
             role: None,
         })
     }
@@ -384,7 +384,7 @@ mod tests {
         let bad = [
             to(2),
             Decision::Route(Target {
-                shards: Shards::Set(vec![]),
+                shards: Some(Shards::Set(vec![])),
                 role: None,
             }),
             Decision::Reject(ErrorResponse::error("nope", "x")),
@@ -395,7 +395,7 @@ mod tests {
             Decision::Rewrite {
                 sql: " ".into(),
                 target: Target {
-                    shards: Shards::Any,
+                    shards: Some(Shards::Any),
                     role: None,
                 },
             },

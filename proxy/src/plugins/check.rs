@@ -90,9 +90,10 @@ pub fn run(check: Check) -> Result<bool, String> {
 fn describe(decision: &Decision) -> String {
     fn target(t: &Target) -> String {
         let shards = match &t.shards {
-            Shards::Any => "any".to_string(),
-            Shards::All => "all".to_string(),
-            Shards::Set(set) => format!("{set:?}"),
+            None => "as pgDog's sharding picks".to_string(),
+            Some(Shards::Any) => "any".to_string(),
+            Some(Shards::All) => "all".to_string(),
+            Some(Shards::Set(set)) => format!("{set:?}"),
         };
         let role = match t.role {
             Some(Role::Primary) => "primary",

@@ -37,7 +37,8 @@ pub struct Context<'a> {
 /// Where a plugin sends a statement.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
-    pub shards: Shards,
+    /// `None`: the shards pgDog's built-in sharding picks.
+    pub shards: Option<Shards>,
     /// `None`: pgDog chooses the role as it would without the plugin.
     pub role: Option<Role>,
 }

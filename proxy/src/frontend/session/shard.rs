@@ -169,7 +169,7 @@ impl Session {
                     // Fail the transaction on its servers, as an error there would.
                     let raise = super::plugins::raise_sql(&err);
                     target = Some(Target {
-                        shards: Shards::Any,
+                        shards: Some(Shards::Any),
                         role: None,
                     });
                     rewritten = Some((Message::from_frame(frontend::query(&raise)), raise));
@@ -183,8 +183,8 @@ impl Session {
             }
             None => (msg, sql),
         };
-        let shards = match &target {
-            Some(t) => self.plugin_shards(&t.shards),
+        let shards = match target.as_ref().and_then(|t| t.shards.as_ref()) {
+            Some(shards) => self.plugin_shards(shards),
             None => match self.shards_of(&summaries, &Params::default()) {
                 Ok(shards) => shards,
                 Err(err) => {
@@ -516,8 +516,9 @@ impl Session {
                             }
                         }
                     }
-                    let these = match (&target, &summaries) {
-                        (Some(t), _) => self.plugin_shards(&t.shards),
+                    let these = match (target.as_ref().and_then(|t| t.shards.as_ref()), &summaries)
+                    {
+                        (Some(shards), _) => self.plugin_shards(shards),
                         (None, Some(summaries)) => match self.shards_of(summaries, &params) {
                             Ok(these) => these,
                             Err(err) => return Ok(Err(err)),

@@ -196,15 +196,16 @@ pub fn decision(d: wit::Decision) -> Decision {
 
 fn target(r: wit::Route) -> Target {
     let shards = match r.shards {
-        wit::Shards::One(s) => Shards::Set(vec![s as usize]),
+        wit::Shards::One(s) => Some(Shards::Set(vec![s as usize])),
         wit::Shards::Many(list) => {
             let mut set: Vec<usize> = list.into_iter().map(|s| s as usize).collect();
             set.sort_unstable();
             set.dedup();
-            Shards::Set(set)
+            Some(Shards::Set(set))
         }
-        wit::Shards::All => Shards::All,
-        wit::Shards::Any => Shards::Any,
+        wit::Shards::All => Some(Shards::All),
+        wit::Shards::Any => Some(Shards::Any),
+        wit::Shards::Default => None,
     };
     let role = match r.role {
         wit::Role::Primary => Some(Role::Primary),
