@@ -221,6 +221,12 @@ async fn after_query_hook_hears_how_statements_went() {
         .simple_query("SELECT * FROM missing_table")
         .await
         .unwrap_err();
+    // Through the extended protocol, with its parameters.
+    let rows = client
+        .query("SELECT id FROM audited WHERE id >= $1", &[&2i32])
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 2);
     env.pgdog
         .wait_for_log(
             "audit: SELECT count(*) FROM audited rows=1 shards=[0] error=",
@@ -230,6 +236,12 @@ async fn after_query_hook_hears_how_statements_went() {
     env.pgdog
         .wait_for_log(
             "audit: SELECT * FROM missing_table rows=0 shards=[0] error=42P01",
+            Duration::from_secs(5),
+        )
+        .await;
+    env.pgdog
+        .wait_for_log(
+            "audit: SELECT id FROM audited WHERE id >= $1 rows=2 shards=[0] error=",
             Duration::from_secs(5),
         )
         .await;

@@ -115,20 +115,6 @@ impl Registry {
         Ok(registry)
     }
 
-    /// A registry without plugins (tests, `pgdog check`).
-    pub fn empty() -> Registry {
-        Registry {
-            chain: ArcSwap::from_pointee(Chain::default()),
-            generation: AtomicU64::new(0),
-            engine: OnceLock::new(),
-            pgdog_toml: None,
-            initial: Vec::new(),
-            cache_dir: None,
-            runtime: Handle::current(),
-            reloading: tokio::sync::Mutex::new(()),
-        }
-    }
-
     fn swap(&self, chain: Chain) {
         self.chain.store(Arc::new(chain));
         self.generation.fetch_add(1, Ordering::Release);

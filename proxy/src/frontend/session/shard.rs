@@ -398,6 +398,7 @@ impl Session {
             shards,
             role,
             rewrites,
+            audit,
         } = match self.batch_route(&held).await? {
             Ok(route) => route,
             Err(err) => {
@@ -445,6 +446,9 @@ impl Session {
         if checked_out {
             self.start_replay(shard, role, in_transaction);
         }
+        if let Some((summaries, sql, params)) = audit {
+            self.start_audit(&summaries, &sql, &params, &[shard]);
+        }
         for msg in held {
             self.dispatch(msg)?;
         }
@@ -468,6 +472,7 @@ impl Session {
             shards: None,
             role: Role::Replica,
             rewrites: Vec::new(),
+            audit: None,
         };
         let mut bound: Vec<usize> = Vec::new();
         for (index, msg) in held.iter().enumerate() {
@@ -533,6 +538,11 @@ impl Session {
                     };
                     if role == Role::Primary {
                         route.role = Role::Primary;
+                    }
+                    if self.chain.wants_after_query() {
+                        if let (Some(summaries), Some(sql)) = (&summaries, &sql) {
+                            route.audit = Some((summaries.clone(), sql.clone(), params.clone()));
+                        }
                     }
                     match &route.shards {
                         Some(earlier) if *earlier != these => {
@@ -701,6 +711,9 @@ pub(super) struct BatchRoute {
     pub role: Role,
     /// Parse messages (by index in the batch) a plugin rewrote, with their replacement.
     pub rewrites: Vec<(usize, Message)>,
+    /// The statement the batch executes, its text and parameters, for the after-query
+    /// hook (only when a plugin wants it).
+    pub audit: Option<(Summaries, String, Params)>,
 }
 
 /// `parse` with its query text replaced, same name and parameter types.

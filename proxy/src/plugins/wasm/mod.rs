@@ -16,7 +16,6 @@ pub mod bindings {
     });
 }
 
-use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use tracing::debug;
@@ -298,9 +297,4 @@ fn one_line(text: &str) -> String {
 fn first_line(text: &str) -> String {
     let line = text.lines().next().unwrap_or(text);
     line.chars().take(300).collect()
-}
-
-/// Whether `path` looks like a wasm component file (for messages before reading it).
-pub fn is_wasm(path: &Path) -> bool {
-    path.extension().and_then(|e| e.to_str()) == Some("wasm")
 }

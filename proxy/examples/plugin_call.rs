@@ -1,0 +1,82 @@
+//! Measures one route call into a wasm plugin, the way a session makes it: the statement
+//! and context converted to the contract's types, an instance taken from the pool, the call
+//! under its deadline, the decision converted back and checked by the chain.
+//!
+//! Run with
+//! `cargo run --release -p pgdog --example plugin_call -- PLUGIN.wasm [JSON-CONFIG]`,
+//! e.g. with the tenant-router built by
+//! `cargo build --release --target wasm32-wasip2 -p tenant-router`.
+
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use pgdog::config::{OnError, PluginConfig};
+use pgdog::plugins::chain::{Chain, Link};
+use pgdog::plugins::wasm::{WasmEngine, WasmPlugin};
+use pgdog::plugins::Context;
+use pgdog::router::route::Params;
+use pgdog::router::summarize::summarize;
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let path = args
+        .next()
+        .expect("usage: plugin_call PLUGIN.wasm [JSON-CONFIG]");
+    let json = args
+        .next()
+        .unwrap_or_else(|| r#"{"column": "aid", "tenants": {"1": 0}, "unknown": "pass"}"#.into());
+    let config = PluginConfig {
+        name: "bench".into(),
+        path: path.into(),
+        config: serde_json::from_str(&json).expect("config is a JSON object"),
+        on_error: OnError::FailClosed,
+        timeout_ms: 100,
+        memory_mb: 64,
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let engine = WasmEngine::new(None).unwrap();
+        let plugin = WasmPlugin::load(&engine, &config).await.unwrap();
+        let chain = Chain {
+            links: vec![Link::new(Arc::new(plugin), config, SystemTime::now())],
+        };
+        println!("| statement | params | µs per route call (median of 5 runs) |");
+        println!("|---|---|---|");
+        for (sql, params) in [
+            ("SELECT abalance FROM pgbench_accounts WHERE aid = $1", vec!["1"]),
+            ("SELECT abalance FROM pgbench_accounts WHERE aid = 12345", vec![]),
+            (
+                "INSERT INTO pgbench_history (tid, bid, aid, delta, mtime) VALUES ($1, $2, $3, $4, now())",
+                vec!["1", "2", "3", "4"],
+            ),
+        ] {
+            let statements = summarize(sql);
+            let params = Params {
+                values: params.iter().map(|p| Some(p.as_bytes().to_vec())).collect(),
+                formats: vec![],
+            };
+            let ctx = Context {
+                database: "pgbench",
+                user: "pgbench",
+                shards: 2,
+                has_replicas: false,
+                in_transaction: false,
+                params: &params,
+            };
+            let rounds = 20_000;
+            let mut runs = Vec::new();
+            for _ in 0..5 {
+                let started = Instant::now();
+                for _ in 0..rounds {
+                    std::hint::black_box(chain.route(&statements, sql, &ctx).await);
+                }
+                runs.push(started.elapsed().as_secs_f64() * 1e6 / rounds as f64);
+            }
+            runs.sort_by(f64::total_cmp);
+            println!("| `{sql}` | {} | {:.2} |", params.values.len(), runs[2]);
+        }
+    });
+}
