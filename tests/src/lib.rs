@@ -22,5 +22,5 @@ pub use fixture::{ProxyEnv, ServerHandle};
 pub use plugins::{plugin_toml, plugin_wasm};
 pub use proxy::Pgdog;
 pub use server::{quote_ident, quote_literal, shared_server, PasswordKind, PgServer, Tenant};
-pub use shards::{counts_of, ids_in, rows_of, sharded_env, text_rows, ShardedEnv};
+pub use shards::{counts_of, first_value, ids_in, rows_of, sharded_env, text_rows, ShardedEnv};
 pub use util::{free_port, unique_name};

@@ -121,6 +121,13 @@ pub async fn text_rows(client: &Client, sql: &str) -> Vec<Vec<Option<String>>> {
     }
 }
 
+/// The first column of the first row of a simple query, as text (`NULL` for NULL).
+pub async fn first_value(client: &Client, sql: &str) -> String {
+    let rows = text_rows(client, sql).await;
+    let first = rows.first().unwrap_or_else(|| panic!("{sql}: no rows"));
+    first[0].clone().unwrap_or_else(|| "NULL".into())
+}
+
 /// The rows in simple-query messages.
 pub fn rows_of(messages: &[SimpleQueryMessage]) -> Vec<Vec<Option<String>>> {
     messages

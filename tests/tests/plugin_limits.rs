@@ -4,25 +4,11 @@
 
 use std::time::Duration;
 
-use pgdog_tests::{connect, describe, plugin_toml, plugin_wasm, sqlstate, ProxyEnv};
-use tokio_postgres::{Client, SimpleQueryMessage};
+use pgdog_tests::{connect, describe, first_value, plugin_toml, plugin_wasm, sqlstate, ProxyEnv};
 
 async fn chaos_env(prefix: &str, config: &str, extra: &str) -> ProxyEnv {
     let block = plugin_toml("chaos", &plugin_wasm("chaos-plugin"), config, extra);
     ProxyEnv::shared(prefix, |c| c.raw(&block)).await
-}
-
-async fn value(client: &Client, sql: &str) -> String {
-    let rows = client
-        .simple_query(sql)
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {}", describe(&e)));
-    rows.iter()
-        .find_map(|m| match m {
-            SimpleQueryMessage::Row(r) => Some(r.get(0).unwrap_or("NULL").to_string()),
-            _ => None,
-        })
-        .expect("a row")
 }
 
 /// Errors carry the plugin's name and what went wrong; the same client and a new one
@@ -32,9 +18,9 @@ async fn fails_then_recovers(env: &ProxyEnv, sql: &str, code: &str, says: &str) 
     let err = client.simple_query(sql).await.expect_err(sql);
     assert_eq!(sqlstate(&err).as_deref(), Some(code), "{}", describe(&err));
     assert!(describe(&err).contains(says), "{}", describe(&err));
-    assert_eq!(value(&client, "SELECT 1").await, "1");
+    assert_eq!(first_value(&client, "SELECT 1").await, "1");
     let other = connect(&env.url()).await;
-    assert_eq!(value(&other, "SELECT 2").await, "2");
+    assert_eq!(first_value(&other, "SELECT 2").await, "2");
 }
 
 #[tokio::test]
@@ -65,7 +51,7 @@ async fn a_plugin_that_loops_is_stopped_at_its_deadline() {
                 .await
                 .unwrap_err();
             assert_eq!(sqlstate(&err).as_deref(), Some("58000"));
-            assert_eq!(value(&c, "SELECT 3").await, "3");
+            assert_eq!(first_value(&c, "SELECT 3").await, "3");
         }));
     }
     for t in tasks {
@@ -77,7 +63,10 @@ async fn a_plugin_that_loops_is_stopped_at_its_deadline() {
 async fn fail_open_skips_a_looping_plugin() {
     let env = chaos_env("plug_open", "", "timeout_ms = 30\non_error = \"fail_open\"").await;
     let client = env.client().await;
-    assert_eq!(value(&client, "/* chaos: loop */ SELECT 42").await, "42");
+    assert_eq!(
+        first_value(&client, "/* chaos: loop */ SELECT 42").await,
+        "42"
+    );
     env.pgdog
         .wait_for_log(
             "timed out after 30 ms; skipped (on_error = fail_open)",
@@ -95,7 +84,10 @@ async fn a_plugin_that_traps_is_replaced() {
     // Fail open: the statement runs as if the plugin had passed.
     let open = chaos_env("plug_trap_open", "", "on_error = \"fail_open\"").await;
     let client = open.client().await;
-    assert_eq!(value(&client, "/* chaos: trap */ SELECT 5").await, "5");
+    assert_eq!(
+        first_value(&client, "/* chaos: trap */ SELECT 5").await,
+        "5"
+    );
 }
 
 #[tokio::test]
@@ -140,8 +132,8 @@ async fn invalid_decisions_are_plugin_errors() {
 async fn guest_output_and_log_lines_reach_pgdogs_log() {
     let env = chaos_env("plug_log", "version = \"7.1\"", "").await;
     let client = env.client().await;
-    value(&client, "/* chaos: print */ SELECT 1").await;
-    value(&client, "/* chaos: log */ SELECT 1").await;
+    first_value(&client, "/* chaos: print */ SELECT 1").await;
+    first_value(&client, "/* chaos: log */ SELECT 1").await;
     let log = env
         .pgdog
         .wait_for_log("chaos saw 1 shard(s)", Duration::from_secs(5))
@@ -169,7 +161,7 @@ async fn rewrites_reach_the_server_in_both_protocols() {
     let env = chaos_env("plug_rw", "", "").await;
     let client = env.client().await;
     assert_eq!(
-        value(&client, "/* chaos: rewrite SELECT 7 */ SELECT 1").await,
+        first_value(&client, "/* chaos: rewrite SELECT 7 */ SELECT 1").await,
         "7"
     );
     // tokio-postgres prepares (Parse, Describe, Sync) before it binds: the rewrite happens
@@ -216,7 +208,7 @@ async fn after_query_hook_hears_how_statements_went() {
         .batch_execute("CREATE TABLE audited (id int); INSERT INTO audited VALUES (1), (2), (3)")
         .await
         .unwrap();
-    value(&client, "SELECT count(*) FROM audited").await;
+    first_value(&client, "SELECT count(*) FROM audited").await;
     client
         .simple_query("SELECT * FROM missing_table")
         .await

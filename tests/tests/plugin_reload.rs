@@ -9,23 +9,12 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use pgdog_tests::{connect, describe, plugin_toml, plugin_wasm, run_pgbench, ProxyEnv};
+use pgdog_tests::{
+    connect, describe, first_value, plugin_toml, plugin_wasm, run_pgbench, ProxyEnv,
+};
 use tokio_postgres::{Client, SimpleQueryMessage};
 
 const MARKER: &str = "/* chaos: rewrite SELECT 'v2' */ SELECT 'v1'";
-
-async fn value(client: &Client, sql: &str) -> String {
-    let rows = client
-        .simple_query(sql)
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {}", describe(&e)));
-    rows.iter()
-        .find_map(|m| match m {
-            SimpleQueryMessage::Row(r) => Some(r.get(0).unwrap_or("NULL").to_string()),
-            _ => None,
-        })
-        .expect("a row")
-}
 
 /// The plugin file lives in a directory of the test's own, as a user's would.
 struct PluginFile {
@@ -84,7 +73,7 @@ async fn a_changed_file_is_reloaded_under_pgbench_without_a_failed_transaction()
     let init = run_pgbench(&env.direct_url(), &["-i", "-s", "1", "-q"]).await;
     assert!(init.output.status.success(), "{}", init.stderr());
     let client = env.client().await;
-    assert_eq!(value(&client, MARKER).await, "v1");
+    assert_eq!(first_value(&client, MARKER).await, "v1");
 
     let url = env.url();
     let bench = tokio::spawn(async move {
@@ -104,7 +93,7 @@ async fn a_changed_file_is_reloaded_under_pgbench_without_a_failed_transaction()
     assert_eq!(run.failed, 0, "{}", run.stdout());
     assert!(run.processed > 100, "{}", run.stdout());
     // The client connected before the swap is still there, and follows the new version.
-    assert_eq!(value(&client, MARKER).await, "v2");
+    assert_eq!(first_value(&client, MARKER).await, "v2");
 }
 
 #[tokio::test]
@@ -113,18 +102,18 @@ async fn a_transaction_keeps_the_version_it_started_with() {
     let env = env_with("reload_txn", &file, 100).await;
     let client = env.client().await;
     client.batch_execute("BEGIN").await.unwrap();
-    assert_eq!(value(&client, MARKER).await, "v1");
+    assert_eq!(first_value(&client, MARKER).await, "v1");
     file.replace_with(&std::fs::read(plugin_wasm("chaos-plugin")).unwrap());
     env.pgdog
         .wait_for_log("plugin reloaded", Duration::from_secs(10))
         .await;
     // A new client already routes with the new version...
     let fresh = env.client().await;
-    assert_eq!(value(&fresh, MARKER).await, "v2");
+    assert_eq!(first_value(&fresh, MARKER).await, "v2");
     // ...the open transaction still with the old one, until it ends.
-    assert_eq!(value(&client, MARKER).await, "v1");
+    assert_eq!(first_value(&client, MARKER).await, "v1");
     client.batch_execute("COMMIT").await.unwrap();
-    assert_eq!(value(&client, MARKER).await, "v2");
+    assert_eq!(first_value(&client, MARKER).await, "v2");
 }
 
 #[tokio::test]
@@ -166,7 +155,7 @@ async fn admin_reload_and_sighup_follow_pgdog_toml() {
     let env = env_with("reload_admin", &file, 0).await;
     let admin = admin(&env).await;
     let client = env.client().await;
-    assert_eq!(value(&client, MARKER).await, "v1");
+    assert_eq!(first_value(&client, MARKER).await, "v1");
     assert_eq!(plugins(&admin).await.len(), 1);
 
     // Add a second plugin in front of the first, then RELOAD.
@@ -181,7 +170,7 @@ async fn admin_reload_and_sighup_follow_pgdog_toml() {
     let with_chaos = original.replacen("[[plugins]]", &format!("{chaos}\n[[plugins]]"), 1);
     std::fs::write(&toml_path, &with_chaos).unwrap();
     assert_eq!(
-        value(&client, MARKER).await,
+        first_value(&client, MARKER).await,
         "v1",
         "nothing changes before a reload"
     );
@@ -194,7 +183,7 @@ async fn admin_reload_and_sighup_follow_pgdog_toml() {
     let names: Vec<&str> = listed.iter().map(|p| p.0.as_str()).collect();
     assert_eq!(names, ["chaos", "router"]);
     assert_eq!(listed[0].1, "2.0");
-    assert_eq!(value(&client, MARKER).await, "v2");
+    assert_eq!(first_value(&client, MARKER).await, "v2");
 
     // Remove it again, then SIGHUP.
     std::fs::write(&toml_path, &original).unwrap();
@@ -203,7 +192,7 @@ async fn admin_reload_and_sighup_follow_pgdog_toml() {
         .wait_for_log("plugin removed", Duration::from_secs(10))
         .await;
     assert_eq!(plugins(&admin).await.len(), 1);
-    assert_eq!(value(&client, MARKER).await, "v1");
+    assert_eq!(first_value(&client, MARKER).await, "v1");
     let calls = plugins(&admin).await[0].3;
     assert!(calls >= 3, "calls counted: {calls}");
 
@@ -215,7 +204,7 @@ async fn admin_reload_and_sighup_follow_pgdog_toml() {
         "{}",
         describe(&err)
     );
-    assert_eq!(value(&client, MARKER).await, "v1");
+    assert_eq!(first_value(&client, MARKER).await, "v1");
 }
 
 #[tokio::test]
@@ -230,7 +219,7 @@ async fn admin_database_answers_only_its_own_commands() {
         "{}",
         describe(&err)
     );
-    let version = value(&admin, "SHOW VERSION").await;
+    let version = first_value(&admin, "SHOW VERSION").await;
     assert!(version.starts_with("pgDog "), "{version}");
     // The extended protocol is refused cleanly.
     let err = admin.query("SHOW PLUGINS", &[]).await.unwrap_err();
