@@ -3,6 +3,7 @@
 //! right across server connections.
 
 mod audit;
+mod batch;
 mod copy;
 mod explain;
 mod extended;
