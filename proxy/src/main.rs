@@ -30,13 +30,13 @@ enum Command {
     Run,
     /// Check both configuration files and exit: 0 when they are valid.
     Check,
-    /// Start throwaway PostgreSQL servers, a user and a database, and serve them on port
-    /// 6432 with a generated config. Ctrl-C stops and removes everything.
     /// Routing plugins.
     Plugin {
         #[command(subcommand)]
         command: PluginCommand,
     },
+    /// Start throwaway PostgreSQL servers, a user and a database, and serve them on port
+    /// 6432 with a generated config. Ctrl-C stops and removes everything.
     Demo {
         /// Port pgDog listens on.
         #[arg(long, default_value_t = 6432)]

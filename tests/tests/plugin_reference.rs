@@ -133,7 +133,10 @@ async fn guard_env(prefix: &str) -> ProxyEnv {
     let env = ProxyEnv::shared(prefix, |c| c.raw(&block)).await;
     env.direct()
         .await
-        .batch_execute("CREATE TABLE items (id int); INSERT INTO items VALUES (1), (2), (3)")
+        .batch_execute(
+            "CREATE TABLE items (id int); INSERT INTO items VALUES (1), (2), (3);
+             CREATE TABLE secrets (x int)",
+        )
         .await
         .unwrap();
     env
@@ -166,7 +169,7 @@ async fn query_guard_rejects_and_responds() {
             .unwrap(),
         1
     );
-    // A denied table: refused before any server, which would say 42P01 (no such table).
+    // A denied table: refused before any server.
     let err = client
         .simple_query("SELECT * FROM secrets")
         .await
@@ -182,6 +185,13 @@ async fn query_guard_rejects_and_responds() {
         String::from_utf8_lossy(&out.stdout).trim(),
         "active|2024-06-01"
     );
+    // Pipelined: the refusal of the second query comes after the first one's rows.
+    let (first, second) = tokio::join!(
+        client.query("SELECT id FROM items WHERE id > $1 ORDER BY id", &[&0i32]),
+        client.query("SELECT * FROM secrets WHERE x = $1", &[&1i32]),
+    );
+    assert_eq!(first.unwrap().len(), 2);
+    assert_eq!(code(&second.unwrap_err()), "42501");
     // Other SHOWs reach the server.
     assert_eq!(
         text_rows(&client, "SHOW client_encoding").await[0][0].as_deref(),

@@ -238,3 +238,34 @@ async fn admin_database_answers_only_its_own_commands() {
         Some("28P01")
     );
 }
+
+#[tokio::test]
+async fn a_refused_new_plugin_loads_once_its_file_is_fixed() {
+    let file = PluginFile::new(&plugin_wasm("query-guard"));
+    let env = env_with("reload_fixed", &file, 100).await;
+    let admin = admin(&env).await;
+    // Add a second plugin whose file is broken: refused, the first keeps serving.
+    let broken = PluginFile::new(&plugin_wasm("chaos-plugin"));
+    broken.replace_with(b"not a component yet");
+    let toml_path = env.pgdog.config_path();
+    let mut toml = std::fs::read_to_string(&toml_path).unwrap();
+    toml.push_str(&plugin_toml("chaos", &broken.path, "", ""));
+    std::fs::write(&toml_path, toml).unwrap();
+    env.pgdog
+        .wait_for_log("not a valid WebAssembly component", Duration::from_secs(10))
+        .await;
+    assert_eq!(plugins(&admin).await.len(), 1);
+    // Fixing the file is enough: it is watched although it never loaded.
+    broken.replace_with(&std::fs::read(plugin_wasm("chaos-plugin")).unwrap());
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while plugins(&admin).await.len() < 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the fixed plugin was not loaded"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let client = env.client().await;
+    // query-guard passes the marker on to chaos, which rewrites it.
+    assert_eq!(first_value(&client, MARKER).await, "v2");
+}

@@ -30,15 +30,27 @@ pub async fn serve(shared: Arc<Shared>, mut stream: TcpStream, mut buf: BytesMut
         return;
     }
     let mut skip_until_sync = false;
+    let mut shutdown = shared.shutdown.clone();
     loop {
         out.clear();
         let msg = loop {
             match split_message(&mut buf) {
                 Ok(Some(msg)) => break msg,
-                Ok(None) => match stream.read_buf(&mut buf).await {
-                    Ok(0) | Err(_) => return,
-                    Ok(_) => {}
-                },
+                Ok(None) => {
+                    let read = tokio::select! {
+                        read = stream.read_buf(&mut buf) => read,
+                        // An idle console must not hold up the drain.
+                        _ = async { drop(shutdown.wait_for(|stopping| *stopping).await) } => {
+                            let err = ErrorResponse::fatal("57P01", "terminating connection: pgDog is shutting down");
+                            let _ = stream.write_all(&err.to_bytes()).await;
+                            return;
+                        }
+                    };
+                    match read {
+                        Ok(0) | Err(_) => return,
+                        Ok(_) => {}
+                    }
+                }
                 Err(err) => {
                     let err = ErrorResponse::fatal("08P01", err.to_string());
                     let _ = stream.write_all(&err.to_bytes()).await;

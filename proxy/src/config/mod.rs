@@ -128,6 +128,18 @@ impl Config {
         if let Some(err) = validate_sharding(&file) {
             return Err(invalid(pgdog_text, pgdog_path, 0, err));
         }
+        if file.databases.iter().any(|d| d.name == file.admin.name) {
+            let at = pgdog_text.find("[admin]").unwrap_or(0);
+            return Err(invalid(
+                pgdog_text,
+                pgdog_path,
+                at,
+                format!(
+                    "a [[databases]] entry is named \"{}\", the name of the admin database; rename one of them ([admin] name = \"...\")",
+                    file.admin.name
+                ),
+            ));
+        }
         if let Some(err) = plugins::validate(&file.plugins) {
             let at = plugins_offset(pgdog_text);
             return Err(invalid(pgdog_text, pgdog_path, at, err));

@@ -113,3 +113,56 @@ fn sharded_tables_are_parsed_and_checked() {
     .to_string();
     assert!(err.starts_with("pgdog.toml:14:"), "{err}");
 }
+
+#[test]
+fn plugins_are_validated_and_resolved_next_to_pgdog_toml() {
+    let db = "[[databases]]\nname = \"app\"\nhost = \"127.0.0.1\"\n";
+    let config = Config::from_strs(
+        &format!("{db}\n[[plugins]]\nname = \"guard\"\npath = \"plugins/guard.wasm\"\non_error = \"fail_open\"\n\n[plugins.config]\ndeny_tables = [\"a\"]\n"),
+        Path::new("/etc/pgdog/pgdog.toml"),
+        "",
+        Path::new("users.toml"),
+    )
+    .unwrap();
+    let plugin = &config.plugins[0];
+    assert_eq!(plugin.path, Path::new("/etc/pgdog/plugins/guard.wasm"));
+    assert_eq!(plugin.on_error, OnError::FailOpen);
+    assert_eq!((plugin.timeout_ms, plugin.memory_mb), (100, 64));
+    assert_eq!(plugin.config_json(), r#"{"deny_tables":["a"]}"#);
+    for (bad, says) in [
+        (
+            "name = \"x\"\npath = \"x.so\"",
+            "must name a WebAssembly component",
+        ),
+        (
+            "name = \"x\"\npath = \"x.wasm\"\nmemory_mb = 4096",
+            "memory_mb",
+        ),
+        (
+            "name = \"x\"\npath = \"x.wasm\"\ntimeout_ms = 0",
+            "timeout_ms",
+        ),
+        ("name = \"x\"\npath = \"x.wasm\"\nspeed = 1", "speed"),
+    ] {
+        let err = load(&format!("{db}\n[[plugins]]\n{bad}\n"), "")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(says), "{bad}: {err}");
+    }
+    let twice = "[[plugins]]\nname = \"x\"\npath = \"x.wasm\"\n";
+    let err = load(&format!("{db}\n{twice}\n{twice}"), "")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("used by an earlier entry"), "{err}");
+}
+
+#[test]
+fn a_database_cannot_take_the_admin_databases_name() {
+    let err = load(
+        "[[databases]]\nname = \"admin\"\nhost = \"127.0.0.1\"\n",
+        "",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("the name of the admin database"), "{err}");
+}

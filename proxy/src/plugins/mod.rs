@@ -111,6 +111,9 @@ pub trait Plugin: Send + Sync {
     fn after_query(&self, _event: AfterQuery) -> BoxFuture<'_, ()> {
         Box::pin(async {})
     }
+    /// A reload replaced this version: let go of what it keeps ready. Sessions still in a
+    /// transaction with it may call it again (and pay for what they need then).
+    fn retire(&self) {}
 }
 
 /// Everything the after-query hook receives, owned so it can wait in a queue.

@@ -32,6 +32,10 @@ pub struct Registry {
     runtime: Handle,
     /// One reload at a time.
     reloading: tokio::sync::Mutex<()>,
+    /// Every configured plugin file and its content hash when it was last loaded or
+    /// refused: what the watcher compares against (a refused plugin's file too, so fixing
+    /// it reloads).
+    seen: std::sync::Mutex<Vec<(PathBuf, Option<String>)>>,
 }
 
 /// What a reload did.
@@ -83,6 +87,7 @@ impl Registry {
                 .or_else(default_cache_dir),
             runtime: runtime.clone(),
             reloading: tokio::sync::Mutex::new(()),
+            seen: std::sync::Mutex::new(Vec::new()),
         });
         let plugins = config.plugins.clone();
         let loader = registry.clone();
@@ -106,6 +111,7 @@ impl Registry {
                 "plugin loaded"
             );
         }
+        registry.remember(&config.plugins);
         registry.swap(Chain { links });
         let every = Duration::from_millis(config.general.plugin_watch_interval);
         if !every.is_zero() {
@@ -148,6 +154,7 @@ impl Registry {
             })?,
             None => self.initial.clone(),
         };
+        self.remember(&configs);
         let old = self.current();
         let mut report = ReloadReport::default();
         let mut links = Vec::new();
@@ -189,7 +196,16 @@ impl Registry {
                 report.removed.push(link.plugin.name().to_string());
             }
         }
+        let kept: Vec<*const ()> = links
+            .iter()
+            .map(|l| Arc::as_ptr(&l.plugin) as *const ())
+            .collect();
         self.swap(Chain { links });
+        for link in &old.links {
+            if !kept.contains(&(Arc::as_ptr(&link.plugin) as *const ())) {
+                link.plugin.retire();
+            }
+        }
         Ok(report)
     }
 
@@ -239,6 +255,15 @@ impl Registry {
         }
     }
 
+    /// Notes the content of every configured plugin file, as a reload reads them.
+    fn remember(&self, configs: &[PluginConfig]) {
+        let seen = configs
+            .iter()
+            .map(|c| (c.path.clone(), file_hash(&c.path)))
+            .collect();
+        *self.seen.lock().unwrap_or_else(|p| p.into_inner()) = seen;
+    }
+
     /// Modification time and size of every watched file.
     fn fingerprints(&self) -> Vec<Option<(SystemTime, u64)>> {
         self.watched()
@@ -251,20 +276,18 @@ impl Registry {
     }
 
     fn watched(&self) -> Vec<PathBuf> {
-        let chain = self.current();
-        let mut paths: Vec<PathBuf> = chain.links.iter().map(|l| l.config.path.clone()).collect();
+        let seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        let mut paths: Vec<PathBuf> = seen.iter().map(|(p, _)| p.clone()).collect();
         paths.extend(self.pgdog_toml.clone());
         paths
     }
 
     /// A touched file whose bytes are the same is not a change.
     fn content_changed(&self) -> bool {
-        let chain = self.current();
-        let plugin_changed = chain.links.iter().any(|l| {
-            std::fs::read(&l.config.path)
-                .map(|b| content_hash(&b) != l.plugin.content_hash())
-                .unwrap_or(false)
-        });
+        let plugin_changed = {
+            let seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+            seen.iter().any(|(path, hash)| file_hash(path) != *hash)
+        };
         plugin_changed
             || self
                 .pgdog_toml
@@ -284,4 +307,9 @@ impl Registry {
                 .zip(&chain.links)
                 .any(|(c, l)| *c != l.config)
     }
+}
+
+/// Hex SHA-256 of a file's content; `None` when it cannot be read.
+fn file_hash(path: &Path) -> Option<String> {
+    std::fs::read(path).ok().map(|bytes| content_hash(&bytes))
 }

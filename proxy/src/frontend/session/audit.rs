@@ -52,7 +52,9 @@ impl Session {
         params: &Params,
         shards: &[usize],
     ) {
-        if !self.chain.wants_after_query() {
+        // A statement pipelined behind one whose replies are still coming is counted with
+        // it: replies are attributed when the server goes idle.
+        if !self.chain.wants_after_query() || self.audit.is_some() {
             return;
         }
         let Some(first) = statements.first() else {

@@ -29,10 +29,15 @@ impl Session {
             || self.fan_status() != b'I'
     }
 
-    /// Picks up a reloaded chain, but only between transactions.
+    /// Picks up a reloaded chain, but only between transactions, and only with nothing
+    /// held or in flight: a batch is routed by the chain it started with.
     pub(super) fn refresh_chain(&mut self) {
         let generation = self.shared.plugins.generation();
-        if generation != self.chain_generation && !self.in_transaction() {
+        if generation != self.chain_generation
+            && self.held.is_empty()
+            && self.pending.is_idle()
+            && !self.in_transaction()
+        {
             self.chain = self.shared.plugins.current();
             self.chain_generation = generation;
         }
@@ -70,6 +75,17 @@ impl Session {
                 (None, Some((shard, _))) => *shard,
                 (None, None) => 0,
             }],
+        }
+    }
+
+    /// Before pgDog answers something itself: replies the attached server still owes for
+    /// earlier pipelined requests go to the client first, so answers stay in order.
+    pub(super) async fn settle_before_local_answer(&mut self) {
+        if self.server.is_some() && !self.pending.is_idle() {
+            if let Err(err) = self.settle_attached().await {
+                // The server is gone; what it owed is lost, as the client will see.
+                tracing::warn!(client = %self.peer, error = %err, "server lost while settling before a local answer");
+            }
         }
     }
 

@@ -73,7 +73,9 @@ impl Session {
         match tag {
             b'P' if self.held.is_empty() => {
                 let parse = Parse::decode(msg)?;
-                let known = !parse.name.is_empty()
+                // With plugins every Parse is held: a plugin may rewrite it.
+                let known = self.chain.is_empty()
+                    && !parse.name.is_empty()
                     && self.shared.statements.get_or_insert(parse.rest).is_valid();
                 if known {
                     return Ok(None);
@@ -155,10 +157,12 @@ impl Session {
                     rewritten = Some((Message::from_frame(frontend::query(&new_sql)), new_sql));
                 }
                 Decision::Respond(respond) => {
+                    self.settle_before_local_answer().await;
                     self.respond_simple(&respond);
                     return Ok(Some(Flow::Continue));
                 }
                 Decision::Reject(err) if !self.in_transaction() => {
+                    self.settle_before_local_answer().await;
                     err.encode(&mut self.cout);
                     self.ready();
                     return Ok(Some(Flow::Continue));
@@ -400,6 +404,7 @@ impl Session {
         } = match self.batch_route(&held).await? {
             Ok(route) => route,
             Err(err) => {
+                self.settle_before_local_answer().await;
                 self.cout.extend_from_slice(&err);
                 self.skip_until_sync = true;
                 return Ok(false);

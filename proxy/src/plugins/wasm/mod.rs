@@ -45,6 +45,8 @@ pub struct WasmPlugin {
     wants_after_query: bool,
     pre: bindings::RouterPre<HostState>,
     idle: Mutex<Vec<Instance>>,
+    /// A reload replaced this version: instances are no longer kept.
+    retired: std::sync::atomic::AtomicBool,
     timeout_ms: u64,
     memory_mb: u64,
 }
@@ -119,6 +121,7 @@ impl WasmPlugin {
             wants_after_query: false,
             pre,
             idle: Mutex::new(Vec::new()),
+            retired: Default::default(),
             timeout_ms: config.timeout_ms,
             memory_mb: config.memory_mb,
         };
@@ -181,6 +184,9 @@ impl WasmPlugin {
     }
 
     fn give_back(&self, instance: Instance) {
+        if self.retired.load(std::sync::atomic::Ordering::Relaxed) {
+            return;
+        }
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
         if idle.len() < MAX_IDLE {
             idle.push(instance);
@@ -280,6 +286,14 @@ impl Plugin for WasmPlugin {
 
     fn after_query(&self, event: AfterQuery) -> BoxFuture<'_, ()> {
         Box::pin(self.call_after_query(event))
+    }
+
+    fn retire(&self) {
+        // Idle instances hold slots of the engine's fixed pool; a replaced version must
+        // not keep them while idle sessions still point at it.
+        self.retired
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        self.idle.lock().unwrap_or_else(|p| p.into_inner()).clear();
     }
 }
 
