@@ -269,3 +269,26 @@ async fn a_refused_new_plugin_loads_once_its_file_is_fixed() {
     // query-guard passes the marker on to chaos, which rewrites it.
     assert_eq!(first_value(&client, MARKER).await, "v2");
 }
+
+#[tokio::test]
+async fn an_idle_admin_console_does_not_hold_up_shutdown() {
+    let file = PluginFile::new(&plugin_wasm("query-guard"));
+    let ProxyEnv { pgdog, .. } = env_with("admin_stop", &file, 0).await;
+    let admin = connect(&pgdog.url("admin", "admin", "admin")).await;
+    assert_eq!(plugins(&admin).await.len(), 1);
+    // The test config's shutdown_timeout is 10 s; an idle console must not use it up.
+    let started = std::time::Instant::now();
+    let status = pgdog.shutdown(libc::SIGTERM).await;
+    assert!(status.success(), "{status:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        started.elapsed()
+    );
+    let err = admin.simple_query("SHOW VERSION").await.unwrap_err();
+    assert!(
+        err.is_closed() || describe(&err).contains("57P01"),
+        "{}",
+        describe(&err)
+    );
+}
