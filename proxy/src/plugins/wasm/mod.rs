@@ -31,8 +31,12 @@ use crate::router::statement::Statement;
 
 /// Ready instances kept per plugin; more are made on demand and dropped when idle.
 const MAX_IDLE: usize = 32;
-/// Instances made at load, so the first calls find one ready.
-const PREFILL: usize = 2;
+/// Instances made at load, so the first calls find one ready: calls run to completion on
+/// the thread that makes them, so at most one per thread is in flight, plus the
+/// after-query worker.
+fn prefill() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get()) + 1
+}
 /// `init` may read its config and build tables: it gets this many times a call's deadline,
 /// and at least a second.
 const INIT_DEADLINE_FACTOR: u64 = 10;
@@ -133,7 +137,7 @@ impl WasmPlugin {
         let _ = plugin.identity.version.set(info.version);
         plugin.wants_after_query = info.wants_after_query;
         let mut ready = vec![first];
-        for _ in 1..PREFILL {
+        for _ in 1..prefill() {
             ready.push(plugin.instantiate().await.map_err(at_load)?.0);
         }
         *plugin.idle.get_mut().unwrap_or_else(|p| p.into_inner()) = ready;
