@@ -232,6 +232,32 @@ async fn a_rejection_inside_a_transaction_fails_the_transaction() {
     );
     // The connection is fine for the next transaction.
     assert_eq!(ids(&client, "SELECT count(*) FROM items").await, [3]);
+    // The same through the extended protocol.
+    client.batch_execute("BEGIN").await.unwrap();
+    client
+        .execute("INSERT INTO items VALUES ($1)", &[&200i32])
+        .await
+        .unwrap();
+    let err = client
+        .execute("UPDATE items SET id = $1", &[&0i32])
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), "21000", "{}", describe(&err));
+    let err = client
+        .execute("SELECT $1::int", &[&1i32])
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), "25P02", "{}", describe(&err));
+    client.batch_execute("COMMIT").await.unwrap();
+    assert_eq!(
+        ids(
+            &env.direct().await,
+            "SELECT count(*) FROM items WHERE id = 200"
+        )
+        .await,
+        [0]
+    );
+    assert_eq!(ids(&client, "SELECT count(*) FROM items").await, [3]);
 }
 
 #[tokio::test]

@@ -33,6 +33,7 @@ impl Session {
             role: Role::Replica,
             rewrites: Vec::new(),
             audit: None,
+            raise: None,
         };
         let mut bound: Vec<usize> = Vec::new();
         for (index, msg) in held.iter().enumerate() {
@@ -64,6 +65,15 @@ impl Session {
                         match self.ask_plugins(sql, summaries, &params).await.decision {
                             Decision::Pass => {}
                             Decision::Route(t) => target = Some(t),
+                            Decision::Reject(err) if self.in_transaction() && self.fan.is_empty() && !self.fan_aborted => {
+                                // Fail the transaction on its server too, as PostgreSQL
+                                // would: the batch becomes a RAISE of this error.
+                                route.raise = Some((
+                                    super::plugins::raise_sql(&err),
+                                    super::plugins::error_bytes(&err),
+                                ));
+                                return Ok(Ok(route));
+                            }
                             Decision::Reject(err) => return Ok(Err(super::plugins::error_bytes(&err))),
                             Decision::Rewrite { sql: new_sql, target: t } => {
                                 let Some(at) = parsed_here else {
@@ -207,6 +217,10 @@ pub(super) struct BatchRoute {
     /// The statement the batch executes, its text and parameters, for the after-query
     /// hook (only when a plugin wants it).
     pub audit: Option<(Summaries, String, Params)>,
+    /// A plugin refused a statement inside a transaction: instead of the batch, the server
+    /// runs this SQL (which raises the refusal) so the transaction fails there too; the
+    /// error bytes are the answer when that cannot be done.
+    pub raise: Option<(String, Bytes)>,
 }
 
 /// `parse` with its query text replaced, same name and parameter types.

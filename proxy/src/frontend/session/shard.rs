@@ -391,6 +391,37 @@ impl Session {
         Ok(None)
     }
 
+    /// A batch a plugin refused inside a transaction: at its Sync, the transaction's server
+    /// runs `sql` (a RAISE of the refusal) in place of the batch, and its ErrorResponse and
+    /// ReadyForQuery answer the batch. At a Flush, or without a server to run it on, the
+    /// client gets the error from pgDog.
+    async fn raise_in_transaction(
+        &mut self,
+        tag: u8,
+        sql: String,
+        err: Bytes,
+    ) -> Result<bool, ClientError> {
+        let local = |session: &mut Session| {
+            session.cout.extend_from_slice(&err);
+            session.skip_until_sync = true;
+            Ok(false)
+        };
+        if tag != b'S' {
+            self.settle_before_local_answer().await;
+            return local(self);
+        }
+        if self.server.is_none() {
+            let in_transaction = self.deferred_begin.is_some();
+            if !self.checkout_or_report(0, Role::Primary, b'Q').await {
+                return Ok(true);
+            }
+            self.start_replay(0, Role::Primary, in_transaction);
+        }
+        self.dispatch(Message::from_frame(frontend::query(&sql)))?;
+        // The RAISE's ReadyForQuery answers the client's Sync.
+        Ok(true)
+    }
+
     /// Routes the held batch, checks out its shard and sends the batch there. True when
     /// the batch was handled completely (it ran on several shards, or waits for its Sync
     /// to do so).
@@ -401,6 +432,7 @@ impl Session {
             role,
             rewrites,
             audit,
+            raise,
         } = match self.batch_route(&held).await? {
             Ok(route) => route,
             Err(err) => {
@@ -410,6 +442,9 @@ impl Session {
                 return Ok(false);
             }
         };
+        if let Some((sql, err)) = raise {
+            return self.raise_in_transaction(tag, sql, err).await;
+        }
         for (at, parse) in rewrites {
             held[at] = parse;
         }
