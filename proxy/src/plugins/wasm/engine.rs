@@ -16,6 +16,9 @@ use crate::config::plugins::MAX_MEMORY_MB;
 /// How often the engine's epoch advances: the granularity of call deadlines.
 pub const TICK: Duration = Duration::from_millis(1);
 
+/// How much of each pooled fiber stack stays resident between calls.
+const STACK_KEEP_RESIDENT: usize = 128 << 10;
+
 /// Instance slots the pooling allocator reserves. Each plugin keeps a few ready instances
 /// per worker, and a reload briefly holds two versions.
 const INSTANCE_SLOTS: u32 = 256;
@@ -37,7 +40,10 @@ impl WasmEngine {
             .total_memories(INSTANCE_SLOTS * 2)
             .total_tables(INSTANCE_SLOTS * 4)
             .total_stacks(INSTANCE_SLOTS)
-            .max_memory_size((MAX_MEMORY_MB as usize) << 20);
+            .max_memory_size((MAX_MEMORY_MB as usize) << 20)
+            // Every call runs on a fiber stack from the pool; keeping its top resident
+            // spares each call the page faults of a freshly decommitted stack.
+            .async_stack_keep_resident(STACK_KEEP_RESIDENT);
         let mut config = Config::new();
         config
             .wasm_component_model(true)
