@@ -290,16 +290,10 @@ fn plugins_offset(text: &str) -> usize {
 /// Only the `[[plugins]]` of pgdog.toml, re-read for a reload: the rest of the file needs
 /// a restart to change.
 pub fn load_plugins(pgdog: &Path) -> Result<Vec<PluginConfig>, ConfigError> {
-    #[derive(Deserialize)]
-    struct OnlyPlugins {
-        #[serde(default)]
-        plugins: Vec<PluginConfig>,
-    }
     let text = read(pgdog)?;
     // The whole file is parsed as it would be at start-up, so a reload never accepts what
     // a restart would refuse.
-    let _: PgdogFile = parse_toml(&text, pgdog)?;
-    let mut only: OnlyPlugins = parse_toml(&text, pgdog)?;
+    let mut only: PgdogFile = parse_toml(&text, pgdog)?;
     if let Some(err) = plugins::validate(&only.plugins) {
         let (line, column) = line_col(&text, plugins_offset(&text));
         return Err(ConfigError::Invalid {

@@ -54,13 +54,11 @@ impl Session {
                         named.get(name).map(|&(_, at)| at)
                     };
                     bound.extend(parsed_here);
-                    let named_sql: HashMap<&str, &str> =
-                        named.iter().map(|(k, (sql, _))| (*k, *sql)).collect();
                     let (summaries, params, sql) =
-                        self.bind_target(msg, &named_sql, unnamed.map(|(sql, _)| sql))?;
+                        self.bind_target(msg, &named, unnamed.map(|(sql, _)| sql))?;
                     let mut target = None;
                     if let (Some(summaries), Some(sql), false) =
-                        (&summaries, &sql, self.chain.is_empty())
+                        (&summaries, sql, self.chain.is_empty())
                     {
                         match self.ask_plugins(sql, summaries, &params).await.decision {
                             Decision::Pass => {}
@@ -110,8 +108,9 @@ impl Session {
                         route.role = Role::Primary;
                     }
                     if self.chain.wants_after_query() {
-                        if let (Some(summaries), Some(sql)) = (&summaries, &sql) {
-                            route.audit = Some((summaries.clone(), sql.clone(), params.clone()));
+                        if let (Some(summaries), Some(sql)) = (&summaries, sql) {
+                            route.audit =
+                                Some((summaries.clone(), sql.to_string(), params.clone()));
                         }
                     }
                     match &route.shards {
@@ -173,27 +172,28 @@ impl Session {
     }
 
     /// The summaries of the statement a Bind executes (`None` when pgDog does not know it),
-    /// its bound parameters and its SQL text.
-    fn bind_target(
-        &self,
+    /// its bound parameters and its SQL text. `named`: the statements parsed earlier in the
+    /// batch, with their position in it.
+    fn bind_target<'a>(
+        &'a self,
         bind: &Message,
-        named: &HashMap<&str, &str>,
-        unnamed: Option<&str>,
-    ) -> Result<(Option<Summaries>, Params, Option<String>), frontend::Malformed> {
+        named: &HashMap<&'a str, (&'a str, usize)>,
+        unnamed: Option<&'a str>,
+    ) -> Result<(Option<Summaries>, Params, Option<&'a str>), frontend::Malformed> {
         let name = frontend::bind_statement(bind)?;
-        let sql: Option<String> = if name.is_empty() {
-            unnamed.map(str::to_string)
-        } else if let Some(sql) = named.get(name) {
-            Some(sql.to_string())
+        let sql = if name.is_empty() {
+            unnamed
+        } else if let Some(&(sql, _)) = named.get(name) {
+            Some(sql)
         } else {
             self.statements
                 .get(name)
-                .and_then(|stmt| Reader::new(&stmt.rest).cstr().map(str::to_string))
+                .and_then(|stmt| Reader::new(&stmt.rest).cstr())
         };
         let Some(sql) = sql else {
             return Ok((None, Params::default(), None));
         };
-        let summaries = self.shared.parse_cache.get(&sql);
+        let summaries = self.shared.parse_cache.get(sql);
         let (formats, values) = frontend::bind_params(bind)?;
         Ok((Some(summaries), Params { values, formats }, Some(sql)))
     }

@@ -261,9 +261,7 @@ impl Session {
                         ))
                     }
                 };
-                let in_transaction = self.server.as_ref().is_some_and(|s| s.status != b'I')
-                    || self.deferred_begin.is_some()
-                    || self.fan_status() != b'I';
+                let in_transaction = self.in_transaction();
                 if set.local {
                     // Like PostgreSQL, SET LOCAL outside a transaction has no effect.
                     if in_transaction {
@@ -315,9 +313,7 @@ impl Session {
             }
         };
         if local {
-            let in_transaction = self.server.as_ref().is_some_and(|s| s.status != b'I')
-                || self.deferred_begin.is_some()
-                || self.fan_status() != b'I';
+            let in_transaction = self.in_transaction();
             if in_transaction {
                 self.forced_role_local = role;
             }
