@@ -97,3 +97,57 @@ pub fn plugin_toml(name: &str, path: &Path, config: &str, extra: &str) -> String
         path.display()
     )
 }
+
+/// Builds the native (C ABI) plugin whose C source is `source` (relative to the workspace,
+/// e.g. `plugins/c-guard/guard.c`) into a shared library with the system C compiler,
+/// against `plugin-sdk/c/pgdog_plugin.h`. `defines` become `-D` flags and part of the file
+/// name, so builds with different defines can live side by side. Built once per test
+/// process, atomically (test processes run in parallel).
+pub fn plugin_native(source: &str, defines: &[&str]) -> PathBuf {
+    static BUILT: Mutex<Vec<(String, PathBuf)>> = Mutex::new(Vec::new());
+    let key = format!("{source} {}", defines.join(" "));
+    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, path)) = built.iter().find(|(k, _)| *k == key) {
+        return path.clone();
+    }
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root");
+    let dir = target_dir().join("plugin-build").join("native");
+    std::fs::create_dir_all(&dir).expect("create the native plugin build dir");
+    let stem = Path::new(source)
+        .file_stem()
+        .expect("a C source file")
+        .to_string_lossy()
+        .into_owned();
+    let suffix: String = defines
+        .iter()
+        .map(|d| format!("-{}", d.replace(|c: char| !c.is_ascii_alphanumeric(), "_")))
+        .collect();
+    let path = dir.join(format!("lib{stem}{suffix}.so"));
+    let tmp = dir.join(format!("lib{stem}{suffix}.so.{}", std::process::id()));
+    let mut cmd = Command::new(std::env::var("CC").unwrap_or_else(|_| "cc".into()));
+    cmd.args([
+        "-std=c11",
+        "-D_DEFAULT_SOURCE",
+        "-Wall",
+        "-Wextra",
+        "-Werror",
+        "-shared",
+        "-fPIC",
+        "-O2",
+    ])
+    .arg("-I")
+    .arg(workspace.join("plugin-sdk/c"));
+    for d in defines {
+        cmd.arg(format!("-D{d}"));
+    }
+    cmd.arg("-o").arg(&tmp).arg(workspace.join(source));
+    let status = cmd
+        .status()
+        .expect("run the C compiler (cc) to build a native plugin");
+    assert!(status.success(), "compiling {source} failed");
+    std::fs::rename(&tmp, &path).expect("move the built plugin into place");
+    built.push((key, path.clone()));
+    path
+}

@@ -22,7 +22,9 @@ pub enum OnError {
 pub struct PluginConfig {
     /// Names the plugin in logs, errors and `SHOW PLUGINS`.
     pub name: String,
-    /// A `.wasm` component. Relative paths are relative to the directory of pgdog.toml.
+    /// A `.wasm` component, a native `.so` library, or a bare name (`routing` →
+    /// `librouting.so` on the library path). Relative paths are relative to the directory
+    /// of pgdog.toml.
     pub path: PathBuf,
     /// Handed to the plugin's `init` (as JSON).
     #[serde(default)]
@@ -56,8 +58,27 @@ impl PluginConfig {
         serde_json::to_string(&self.config).unwrap_or_else(|_| "{}".to_string())
     }
 
-    /// Makes a relative `path` relative to the directory holding pgdog.toml.
+    /// A native (shared library) plugin rather than a wasm component.
+    pub fn is_native(&self) -> bool {
+        crate::plugins::native::is_bare_name(&self.path) || self.is_shared_library()
+    }
+
+    fn is_shared_library(&self) -> bool {
+        let name = self.path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        name.ends_with(".so") || name.contains(".so.")
+    }
+
+    /// Makes a relative `path` relative to the directory holding pgdog.toml, and finds a
+    /// bare library name on the library path (left as it is when not found: loading says
+    /// so).
     pub fn resolve(&mut self, pgdog_toml: &Path) {
+        if crate::plugins::native::is_bare_name(&self.path) {
+            let name = self.path.to_string_lossy().into_owned();
+            if let Some(found) = crate::plugins::native::find_on_library_path(&name) {
+                self.path = found;
+            }
+            return;
+        }
         if self.path.is_relative() {
             if let Some(dir) = pgdog_toml.parent() {
                 self.path = dir.join(&self.path);
@@ -76,9 +97,15 @@ pub fn validate(plugins: &[PluginConfig]) -> Option<String> {
         if plugins[..i].iter().any(|p| p.name == plugin.name) {
             return Some(format!("{what}: the name is used by an earlier entry"));
         }
+        if plugin.is_native() {
+            if let Some(problem) = native_limits(plugin) {
+                return Some(format!("{what}: {problem}"));
+            }
+            continue;
+        }
         if plugin.path.extension().and_then(|e| e.to_str()) != Some("wasm") {
             return Some(format!(
-                "{what}: key `path` must name a WebAssembly component (a .wasm file), got {}",
+                "{what}: key `path` must name a WebAssembly component (.wasm), a native plugin library (.so) or a library by bare name, got {}",
                 plugin.path.display()
             ));
         }
@@ -90,6 +117,27 @@ pub fn validate(plugins: &[PluginConfig]) -> Option<String> {
                 "{what}: key `memory_mb` must be between 1 and {MAX_MEMORY_MB}"
             ));
         }
+    }
+    None
+}
+
+/// Keys a native plugin cannot honour: it runs as machine code in pgDog's process, and
+/// the C ABI's `pgdog_init` takes no arguments.
+fn native_limits(plugin: &PluginConfig) -> Option<String> {
+    if !plugin.config.is_empty() {
+        return Some(
+            "key `config` cannot be used with a native plugin: the C ABI passes it no configuration".into(),
+        );
+    }
+    if plugin.timeout_ms != PluginConfig::default_timeout_ms() {
+        return Some(
+            "key `timeout_ms` cannot be enforced on a native plugin (it runs as machine code in pgDog's process)".into(),
+        );
+    }
+    if plugin.memory_mb != PluginConfig::default_memory_mb() {
+        return Some(
+            "key `memory_mb` cannot be enforced on a native plugin (it runs as machine code in pgDog's process)".into(),
+        );
     }
     None
 }

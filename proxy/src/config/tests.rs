@@ -131,8 +131,16 @@ fn plugins_are_validated_and_resolved_next_to_pgdog_toml() {
     assert_eq!(plugin.config_json(), r#"{"deny_tables":["a"]}"#);
     for (bad, says) in [
         (
-            "name = \"x\"\npath = \"x.so\"",
-            "must name a WebAssembly component",
+            "name = \"x\"\npath = \"x.dll\"",
+            "must name a WebAssembly component (.wasm), a native plugin library (.so)",
+        ),
+        (
+            "name = \"x\"\npath = \"x.so\"\nconfig = { a = 1 }",
+            "key `config` cannot be used with a native plugin",
+        ),
+        (
+            "name = \"x\"\npath = \"libx.so.1\"\nmemory_mb = 8",
+            "key `memory_mb` cannot be enforced on a native plugin",
         ),
         (
             "name = \"x\"\npath = \"x.wasm\"\nmemory_mb = 4096",

@@ -222,7 +222,20 @@ fn check(decision: Decision, ctx: &Context<'_>) -> Result<Decision, PluginError>
                 ));
             }
         }
+        Decision::SplitCopy(split) => {
+            if split.delimiter == 0 || split.delimiter == b'\n' || split.delimiter == b'\r' {
+                return Err(PluginError::Invalid(format!(
+                    "COPY with delimiter {:?}",
+                    split.delimiter as char
+                )));
+            }
+        }
         Decision::Respond(respond) => {
+            if respond.oids.len() > respond.columns.len() {
+                return Err(PluginError::Invalid(
+                    "more column types than columns".into(),
+                ));
+            }
             if respond.columns.is_empty() || respond.columns.len() > MAX_COLUMNS {
                 return Err(PluginError::Invalid(format!(
                     "a response with {} columns (1 to {MAX_COLUMNS})",
@@ -391,6 +404,7 @@ mod tests {
             Decision::Respond(Respond {
                 columns: vec!["a".into()],
                 rows: vec![vec![None, None]],
+                oids: Vec::new(),
             }),
             Decision::Rewrite {
                 sql: " ".into(),

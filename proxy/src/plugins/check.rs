@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use super::native::NativePlugin;
 use super::wasm::{WasmEngine, WasmPlugin};
 use super::{Context, Decision, Plugin, Target};
 use crate::config::{OnError, PluginConfig, Role};
@@ -44,10 +45,19 @@ pub fn run(check: Check) -> Result<bool, String> {
         .build()
         .map_err(|e| e.to_string())?;
     runtime.block_on(async move {
-        let engine = WasmEngine::new(None).map_err(|e| format!("{e:#}"))?;
-        let plugin = WasmPlugin::load(&engine, &plugin_config)
-            .await
-            .map_err(|e| e.to_string())?;
+        let plugin: std::sync::Arc<dyn Plugin> = if plugin_config.is_native() {
+            let mut native_config = plugin_config.clone();
+            native_config.resolve(std::path::Path::new("./pgdog.toml"));
+            let plugin =
+                NativePlugin::load(&native_config, &[], None).map_err(|e| e.to_string())?;
+            std::sync::Arc::new(plugin)
+        } else {
+            let engine = WasmEngine::new(None).map_err(|e| format!("{e:#}"))?;
+            let plugin = WasmPlugin::load(&engine, &plugin_config)
+                .await
+                .map_err(|e| e.to_string())?;
+            std::sync::Arc::new(plugin)
+        };
         println!(
             "loaded {} version {} (sha256 {}), after-query hook: {}",
             plugin.name(),
@@ -70,7 +80,7 @@ pub fn run(check: Check) -> Result<bool, String> {
         };
         let chain = super::Chain {
             links: vec![super::chain::Link::new(
-                std::sync::Arc::new(plugin),
+                plugin,
                 plugin_config.clone(),
                 std::time::SystemTime::now(),
             )],
@@ -111,5 +121,9 @@ fn describe(decision: &Decision) -> String {
             None => format!("reject {}: {}", err.code, err.message),
         },
         Decision::Respond(r) => format!("respond: columns {:?}, rows {:?}", r.columns, r.rows),
+        Decision::SplitCopy(c) => format!(
+            "copy: to every shard, the plugin splits the rows (delimiter {:?}, header {}, columns {:?})",
+            c.delimiter as char, c.has_headers, c.columns
+        ),
     }
 }

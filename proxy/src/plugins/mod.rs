@@ -7,6 +7,7 @@
 
 pub mod chain;
 pub mod check;
+pub mod native;
 pub mod registry;
 pub mod wasm;
 
@@ -48,6 +49,45 @@ pub struct Target {
 pub struct Respond {
     pub columns: Vec<String>,
     pub rows: Vec<Vec<Option<String>>>,
+    /// Type OID of each column; empty: every column is text.
+    pub oids: Vec<u32>,
+}
+
+/// A plugin splits the rows of a `COPY … FROM STDIN` itself (a native plugin's COPY
+/// decision): the COPY goes to every shard and [`Plugin::split_copy`] says where each row
+/// goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CopySplit {
+    pub delimiter: u8,
+    pub has_headers: bool,
+    pub columns: Vec<String>,
+}
+
+/// Whole rows of a COPY for a plugin to split.
+#[derive(Debug, Clone, Copy)]
+pub struct CopyChunk<'a> {
+    pub database: &'a str,
+    pub shards: usize,
+    pub data: &'a [u8],
+    pub delimiter: u8,
+    /// The first row of `data` is the header line.
+    pub has_headers: bool,
+    /// 0-based column of the sharding key, when pgDog's config names one.
+    pub sharding_column: Option<usize>,
+}
+
+/// Where a plugin sent each row of a [`CopyChunk`].
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct CopyRows {
+    /// A header line for every shard.
+    pub header: Option<Vec<u8>>,
+    pub rows: Vec<(Vec<u8>, CopyShard)>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CopyShard {
+    One(usize),
+    All,
 }
 
 /// A plugin's answer for one statement.
@@ -58,6 +98,7 @@ pub enum Decision {
     Rewrite { sql: String, target: Target },
     Reject(ErrorResponse),
     Respond(Respond),
+    SplitCopy(CopySplit),
 }
 
 /// How a statement went, for the after-query hook.
@@ -110,6 +151,12 @@ pub trait Plugin: Send + Sync {
     /// Reports how a statement went. Called off the client's path.
     fn after_query(&self, _event: AfterQuery) -> BoxFuture<'_, ()> {
         Box::pin(async {})
+    }
+    /// Splits the rows of a COPY this plugin answered [`Decision::SplitCopy`] for.
+    fn split_copy(&self, _chunk: &CopyChunk<'_>) -> Result<CopyRows, PluginError> {
+        Err(PluginError::Invalid(
+            "the plugin does not split COPY rows".into(),
+        ))
     }
     /// A reload replaced this version: let go of what it keeps ready. Sessions still in a
     /// transaction with it may call it again (and pay for what they need then).

@@ -15,8 +15,10 @@ use tokio::runtime::Handle;
 use tracing::{error, info, warn};
 
 use super::chain::{Chain, Link};
+use super::native::NativePlugin;
 use super::wasm::{content_hash, default_cache_dir, WasmEngine, WasmPlugin};
-use crate::config::{self, PluginConfig};
+use super::Plugin;
+use crate::config::{self, Database, PluginConfig};
 
 pub struct Registry {
     chain: ArcSwap<Chain>,
@@ -28,6 +30,8 @@ pub struct Registry {
     /// The start-up list, used when there is no file to re-read.
     initial: Vec<PluginConfig>,
     cache_dir: Option<PathBuf>,
+    /// The servers native plugins are told about.
+    databases: Vec<Database>,
     /// The plugin thread's runtime.
     runtime: Handle,
     /// One reload at a time.
@@ -85,6 +89,7 @@ impl Registry {
                 .plugin_cache_dir
                 .clone()
                 .or_else(default_cache_dir),
+            databases: config.databases.clone(),
             runtime: runtime.clone(),
             reloading: tokio::sync::Mutex::new(()),
             seen: std::sync::Mutex::new(Vec::new()),
@@ -210,6 +215,17 @@ impl Registry {
     }
 
     async fn load(&self, config: &PluginConfig) -> Result<Link, String> {
+        let plugin: Arc<dyn Plugin> = if config.is_native() {
+            let native = NativePlugin::load(config, &self.databases, self.cache_dir.as_deref())
+                .map_err(|e| e.to_string())?;
+            Arc::new(native)
+        } else {
+            Arc::new(self.load_wasm(config).await?)
+        };
+        Ok(Link::new(plugin, config.clone(), SystemTime::now()))
+    }
+
+    async fn load_wasm(&self, config: &PluginConfig) -> Result<WasmPlugin, String> {
         let engine = match self.engine.get() {
             Some(engine) => engine,
             None => {
@@ -218,14 +234,9 @@ impl Registry {
                 self.engine.get_or_init(|| engine)
             }
         };
-        let plugin = WasmPlugin::load(engine, config)
+        WasmPlugin::load(engine, config)
             .await
-            .map_err(|e| e.to_string())?;
-        Ok(Link::new(
-            Arc::new(plugin),
-            config.clone(),
-            SystemTime::now(),
-        ))
+            .map_err(|e| e.to_string())
     }
 
     /// Reloads when a plugin file's content or pgdog.toml changes. Editors save in several

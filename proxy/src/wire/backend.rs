@@ -84,13 +84,19 @@ pub fn command_complete(out: &mut BytesMut, tag: &str) {
 
 /// RowDescription for text columns with these names.
 pub fn row_description(out: &mut BytesMut, columns: &[&str]) {
+    row_description_typed(out, columns, &[]);
+}
+
+/// RowDescription whose columns have the type OIDs `oids` (text where none is given);
+/// values are still sent in text format.
+pub fn row_description_typed(out: &mut BytesMut, columns: &[&str], oids: &[u32]) {
     let at = begin(out, b'T');
     out.put_i16(columns.len() as i16);
-    for name in columns {
+    for (i, name) in columns.iter().enumerate() {
         put_cstr(out, name);
         out.put_i32(0); // table oid
         out.put_i16(0); // column number
-        out.put_i32(25); // type oid: text
+        out.put_u32(oids.get(i).copied().unwrap_or(25)); // type oid (25: text)
         out.put_i16(-1); // type length: variable
         out.put_i32(-1); // type modifier
         out.put_i16(0); // format: text

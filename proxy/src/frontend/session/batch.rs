@@ -34,6 +34,7 @@ impl Session {
             rewrites: Vec::new(),
             audit: None,
             raise: None,
+            copy: None,
         };
         let mut bound: Vec<usize> = Vec::new();
         for (index, msg) in held.iter().enumerate() {
@@ -60,8 +61,18 @@ impl Session {
                     if let (Some(summaries), Some(sql), false) =
                         (&summaries, sql, self.chain.is_empty())
                     {
-                        match self.ask_plugins(sql, summaries, &params).await.decision {
+                        let verdict = self.ask_plugins(sql, summaries, &params).await;
+                        match verdict.decision {
                             Decision::Pass => {}
+                            Decision::SplitCopy(split) => {
+                                match self.plugin_copy(summaries, verdict.plugin.as_deref(), split) {
+                                    Ok((t, copy)) => {
+                                        target = Some(t);
+                                        route.copy = Some(copy);
+                                    }
+                                    Err(err) => return Ok(Err(super::plugins::error_bytes(&err))),
+                                }
+                            }
                             Decision::Route(t) => target = Some(t),
                             Decision::Reject(err) if self.in_transaction() && self.fan.is_empty() && !self.fan_aborted => {
                                 // Fail the transaction on its server too, as PostgreSQL
@@ -221,6 +232,8 @@ pub(super) struct BatchRoute {
     /// runs this SQL (which raises the refusal) so the transaction fails there too; the
     /// error bytes are the answer when that cannot be done.
     pub raise: Option<(String, Bytes)>,
+    /// A plugin splits the rows of the COPY this batch runs.
+    pub copy: Option<super::copy::PluginCopy>,
 }
 
 /// `parse` with its query text replaced, same name and parameter types.

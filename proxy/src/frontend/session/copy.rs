@@ -2,6 +2,8 @@
 //! sharding key and each row goes to its shard (every row to every shard for a table that
 //! is not sharded). The header line of a COPY with HEADER goes to every shard.
 
+use std::sync::Arc;
+
 use bytes::{BufMut, BytesMut};
 use tokio::io::AsyncWriteExt;
 
@@ -10,6 +12,8 @@ use super::responses::{Outcome, Replies};
 use super::{ClientError, Session};
 use crate::config::ShardedTable;
 use crate::fanout::copy::{CopyFormat, Row, RowSplitter};
+use crate::plugins::chain::PLUGIN_FAILED;
+use crate::plugins::{CopyChunk, CopyShard, CopySplit, Plugin};
 use crate::router::route::Params;
 use crate::router::statement::{Statement, Value};
 use crate::wire::{ErrorResponse, Message};
@@ -20,11 +24,20 @@ pub(super) struct FanCopy {
     shards: Vec<usize>,
     /// Splits rows for a sharded table; `None`: every row goes to every shard.
     splitter: Option<(RowSplitter, ShardedTable)>,
+    /// A plugin splits the rows: the splitter cuts the stream into whole rows; the index
+    /// is the sharding key's column when pgDog's config names one.
+    plugin: Option<(PluginCopy, RowSplitter, Option<usize>)>,
     /// pgDog wrapped the COPY in a transaction on every shard.
     implicit: bool,
     /// Bytes waiting for each shard.
     out: Vec<BytesMut>,
     rows: Vec<Row>,
+}
+
+/// A plugin that answered COPY for the statement being routed, and what it said.
+pub(super) struct PluginCopy {
+    pub plugin: Arc<dyn Plugin>,
+    pub split: CopySplit,
 }
 
 /// The sharded-table entry and key position a COPY into `stmt`'s table splits by, or the
@@ -82,24 +95,45 @@ impl Session {
             .map(|s| s.tables.clone())
             .unwrap_or_default();
         let copy = stmt.copy.clone().unwrap_or_default();
-        let splitter = match copy_key(stmt, &tables) {
+        let key = copy_key(stmt, &tables);
+        let format = || {
+            let byte = |c: Option<char>| c.and_then(|c| u8::try_from(c).ok());
+            let mut format = CopyFormat::new(copy.csv, byte(copy.delimiter), copy.header);
+            if let Some(quote) = byte(copy.quote) {
+                format.quote = quote;
+                format.escape = quote;
+            }
+            if let Some(escape) = byte(copy.escape) {
+                format.escape = escape;
+            }
+            if let Some(null) = &copy.null {
+                format.null = null.as_bytes().to_vec();
+            }
+            format
+        };
+        if let Some(plugin) = self.copy_split.take() {
+            let column = match &key {
+                Ok(Some((_, index))) => Some(*index),
+                _ => None,
+            };
+            self.fan_copy = Some(FanCopy {
+                out: vec![BytesMut::new(); shards.len()],
+                shards,
+                splitter: None,
+                plugin: Some((
+                    plugin,
+                    RowSplitter::new(format(), column.unwrap_or(0)),
+                    column,
+                )),
+                implicit,
+                rows: Vec::new(),
+            });
+            return Ok(());
+        }
+        let splitter = match key {
             // On one shard (a forced one), every row goes there.
             Ok(Some(_)) if shards.len() == 1 => None,
-            Ok(Some((config, index))) => {
-                let byte = |c: Option<char>| c.and_then(|c| u8::try_from(c).ok());
-                let mut format = CopyFormat::new(copy.csv, byte(copy.delimiter), copy.header);
-                if let Some(quote) = byte(copy.quote) {
-                    format.quote = quote;
-                    format.escape = quote;
-                }
-                if let Some(escape) = byte(copy.escape) {
-                    format.escape = escape;
-                }
-                if let Some(null) = &copy.null {
-                    format.null = null.as_bytes().to_vec();
-                }
-                Some((RowSplitter::new(format, index), config))
-            }
+            Ok(Some((config, index))) => Some((RowSplitter::new(format(), index), config)),
             // Checked before the COPY was sent; a table that is not sharded.
             _ => None,
         };
@@ -107,6 +141,7 @@ impl Session {
             out: vec![BytesMut::new(); shards.len()],
             shards,
             splitter,
+            plugin: None,
             implicit,
             rows: Vec::new(),
         });
@@ -154,6 +189,9 @@ impl Session {
 
     /// Splits `data` into rows and queues each for its shard.
     fn copy_rows(&mut self, data: &[u8], end: bool) -> Result<(), ErrorResponse> {
+        if self.fan_copy.as_ref().is_some_and(|c| c.plugin.is_some()) {
+            return self.plugin_copy_rows(data, end);
+        }
         let Some(sharding) = self.login.cluster.sharding.clone() else {
             return Ok(());
         };
@@ -207,6 +245,82 @@ impl Session {
         Ok(())
     }
 
+    /// Cuts `data` into whole rows and has the plugin say where each goes.
+    fn plugin_copy_rows(&mut self, data: &[u8], end: bool) -> Result<(), ErrorResponse> {
+        let shard_count = self.login.cluster.shards.len().max(1);
+        let database = self.login.database.clone();
+        let copy = self.fan_copy.as_mut().expect("in copy-in");
+        let (plugin, splitter, sharding_column) =
+            copy.plugin.as_mut().expect("a plugin splits this COPY");
+        let sharding_column = *sharding_column;
+        let bad_format = |e: crate::fanout::copy::CopyError| {
+            ErrorResponse::error("22P04", format!("bad COPY data: {e}"))
+        };
+        copy.rows.clear();
+        splitter.feed(data, &mut copy.rows).map_err(bad_format)?;
+        if end {
+            splitter.finish(&mut copy.rows).map_err(bad_format)?;
+        }
+        let mut whole = Vec::new();
+        let mut has_headers = false;
+        for row in copy.rows.drain(..) {
+            match row {
+                Row::Header(bytes) => {
+                    has_headers = true;
+                    whole.extend_from_slice(&bytes);
+                }
+                Row::Data { bytes, .. } => whole.extend_from_slice(&bytes),
+                Row::End => {}
+            }
+        }
+        if whole.is_empty() {
+            return Ok(());
+        }
+        let chunk = CopyChunk {
+            database: &database,
+            shards: shard_count,
+            data: &whole,
+            delimiter: plugin.split.delimiter,
+            has_headers,
+            sharding_column,
+        };
+        let started = std::time::Instant::now();
+        let answer = plugin.plugin.split_copy(&chunk);
+        plugin
+            .plugin
+            .stats()
+            .record(started.elapsed(), answer.is_err());
+        let rows = answer.map_err(|err| {
+            ErrorResponse::error(
+                PLUGIN_FAILED,
+                format!(
+                    "routing plugin \"{}\" {err} while splitting COPY rows",
+                    plugin.plugin.name()
+                ),
+            )
+        })?;
+        if let Some(header) = &rows.header {
+            for out in &mut copy.out {
+                put_copy_data(out, header);
+            }
+        }
+        for (bytes, shard) in &rows.rows {
+            match shard {
+                CopyShard::All => {
+                    for out in &mut copy.out {
+                        put_copy_data(out, bytes);
+                    }
+                }
+                CopyShard::One(shard) => {
+                    if let Some(at) = copy.shards.iter().position(|s| s == shard) {
+                        put_copy_data(&mut copy.out[at], bytes);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Writes the queued rows to their shards; at the end, CopyDone to each and the merged
     /// replies to the client.
     async fn send_copy(&mut self, done: bool) -> Result<(), ClientError> {
@@ -243,7 +357,10 @@ impl Session {
                 .iter()
                 .map(|s| self.fan_index(*s))
                 .collect();
-            let replicated = self.fan_copy.as_ref().is_some_and(|c| c.splitter.is_none());
+            let replicated = self
+                .fan_copy
+                .as_ref()
+                .is_some_and(|c| c.splitter.is_none() && c.plugin.is_none());
             let how = Replies {
                 replicated,
                 ..Replies::default()

@@ -44,6 +44,7 @@ impl Session {
             Some(shards) => shards,
             None => match self.batch_route(&held).await? {
                 Ok(route) => {
+                    self.copy_split = route.copy;
                     for (at, parse) in route.rewrites {
                         held[at] = parse;
                     }

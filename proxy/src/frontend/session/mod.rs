@@ -95,6 +95,8 @@ pub struct Session {
     fan_busy: bool,
     /// A COPY FROM STDIN running on the fan.
     fan_copy: Option<copy::FanCopy>,
+    /// A plugin took on splitting the rows of the COPY being routed (its COPY decision).
+    copy_split: Option<copy::PluginCopy>,
     /// The text of the client's BEGIN while its transaction lasts, for shards that join it.
     txn_begin: Option<String>,
     /// The transaction's SAVEPOINT / RELEASE / ROLLBACK TO statements, in order, replayed
@@ -167,6 +169,7 @@ impl Session {
             fan_aborted: false,
             fan_busy: false,
             fan_copy: None,
+            copy_split: None,
             txn_begin: None,
             txn_savepoints: Vec::new(),
             last_unnamed: None,

@@ -8,11 +8,14 @@ use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 
+use super::copy::PluginCopy;
 use super::Session;
-use crate::plugins::{Context, Respond, Verdict};
+use crate::config::Role;
+use crate::plugins::chain::PLUGIN_FAILED;
+use crate::plugins::{Context, CopySplit, Respond, Target, Verdict};
 use crate::router::route::{Params, Shards};
-use crate::router::statement::Statement;
-use crate::wire::backend::{command_complete, data_row, row_description};
+use crate::router::statement::{Command, Statement};
+use crate::wire::backend::{command_complete, data_row, row_description_typed};
 use crate::wire::ErrorResponse;
 
 impl Session {
@@ -78,6 +81,47 @@ impl Session {
         }
     }
 
+    /// A plugin's COPY decision: the COPY goes to every shard's primary, and the plugin
+    /// splits its rows once the shards are in copy-in mode.
+    pub(super) fn plugin_copy(
+        &self,
+        statements: &[Statement],
+        plugin: Option<&str>,
+        split: CopySplit,
+    ) -> Result<(Target, PluginCopy), ErrorResponse> {
+        let name = plugin.unwrap_or("?");
+        let refuse = |why: &str| {
+            ErrorResponse::error(
+                PLUGIN_FAILED,
+                format!("routing plugin \"{name}\" answered COPY for {why}"),
+            )
+        };
+        let [only] = statements else {
+            return Err(refuse("several statements"));
+        };
+        if only.command != Command::CopyFrom {
+            return Err(refuse("a statement that is not COPY … FROM STDIN"));
+        }
+        if only.copy.as_ref().is_some_and(|c| c.binary) {
+            return Err(ErrorResponse::error(
+                "0A000",
+                "a plugin cannot split a COPY in binary format; use text or CSV",
+            ));
+        }
+        let Some(link) = self.chain.find(name) else {
+            return Err(refuse("a COPY, but is no longer loaded"));
+        };
+        let target = Target {
+            shards: Some(Shards::All),
+            role: Some(Role::Primary),
+        };
+        let copy = PluginCopy {
+            plugin: link.plugin.clone(),
+            split,
+        };
+        Ok((target, copy))
+    }
+
     /// Before pgDog answers something itself: replies the attached server still owes for
     /// earlier pipelined requests go to the client first, so answers stay in order.
     pub(super) async fn settle_before_local_answer(&mut self) {
@@ -101,7 +145,7 @@ impl Session {
 pub(super) fn encode_rows(out: &mut BytesMut, respond: &Respond, describe: bool) {
     if describe {
         let columns: Vec<&str> = respond.columns.iter().map(String::as_str).collect();
-        row_description(out, &columns);
+        row_description_typed(out, &columns, &respond.oids);
     }
     for row in &respond.rows {
         let values: Vec<Option<&str>> = row.iter().map(Option::as_deref).collect();

@@ -145,9 +145,24 @@ impl Session {
         let mut target = None;
         let mut rewritten: Option<(Message, String)> = None;
         if !self.chain.is_empty() {
+            self.copy_split = None;
             let verdict = self.ask_plugins(sql, &summaries, &Params::default()).await;
             match verdict.decision {
                 Decision::Pass => {}
+                Decision::SplitCopy(split) => {
+                    match self.plugin_copy(&summaries, verdict.plugin.as_deref(), split) {
+                        Ok((t, copy)) => {
+                            target = Some(t);
+                            self.copy_split = Some(copy);
+                        }
+                        Err(err) => {
+                            self.settle_before_local_answer().await;
+                            err.encode(&mut self.cout);
+                            self.ready();
+                            return Ok(Some(Flow::Continue));
+                        }
+                    }
+                }
                 Decision::Route(t) => target = Some(t),
                 Decision::Rewrite {
                     sql: new_sql,
@@ -429,6 +444,7 @@ impl Session {
             rewrites,
             audit,
             raise,
+            copy,
         } = match self.batch_route(&held).await? {
             Ok(route) => route,
             Err(err) => {
@@ -438,6 +454,7 @@ impl Session {
                 return Ok(false);
             }
         };
+        self.copy_split = copy;
         if let Some((sql, err)) = raise {
             return self.raise_in_transaction(tag, sql, err).await;
         }

@@ -190,6 +190,7 @@ pub fn decision(d: wit::Decision) -> Decision {
         wit::Decision::Respond(r) => Decision::Respond(Respond {
             columns: r.columns,
             rows: r.rows,
+            oids: Vec::new(),
         }),
     }
 }

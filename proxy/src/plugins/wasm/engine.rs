@@ -129,7 +129,7 @@ pub fn default_cache_dir() -> Option<PathBuf> {
 
 /// Creates the cache directory readable by its owner only: its contents are loaded as
 /// machine code, so nobody else may write there.
-fn prepare_cache_dir(dir: &Path) -> std::io::Result<()> {
+pub(crate) fn prepare_cache_dir(dir: &Path) -> std::io::Result<()> {
     use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
     std::fs::DirBuilder::new()
         .recursive(true)

@@ -22,6 +22,7 @@ use tracing::debug;
 use wasmtime::component::{HasSelf, Linker};
 use wasmtime::{Store, StoreLimitsBuilder, Trap};
 
+pub(crate) use engine::prepare_cache_dir;
 pub use engine::{content_hash, default_cache_dir, WasmEngine, TICK};
 use host::{HostState, Identity};
 
