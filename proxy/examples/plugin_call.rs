@@ -1,19 +1,22 @@
-//! Measures one route call into a wasm plugin, the way a session makes it: the statement
+//! Measures one route call into a wasm or native (.so) plugin, the way a session makes it: the statement
 //! and context converted to the contract's types, an instance taken from the pool, the call
 //! under its deadline, the decision converted back and checked by the chain.
 //!
 //! Run with
 //! `cargo run --release -p pgdog --example plugin_call -- PLUGIN.wasm [JSON-CONFIG]`,
 //! e.g. with the tenant-router built by
-//! `cargo build --release --target wasm32-wasip2 -p tenant-router`.
+//! `cargo build --release --target wasm32-wasip2 -p tenant-router`, or a native plugin,
+//! e.g. `cc -shared -fPIC -O2 -I plugin-sdk/c -o /tmp/librw.so
+//! plugins/c-read-write-split/read_write_split.c` (the JSON config does not apply to it).
 
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use pgdog::config::{OnError, PluginConfig};
 use pgdog::plugins::chain::{Chain, Link};
+use pgdog::plugins::native::NativePlugin;
 use pgdog::plugins::wasm::{WasmEngine, WasmPlugin};
-use pgdog::plugins::Context;
+use pgdog::plugins::{Context, Plugin};
 use pgdog::router::route::Params;
 use pgdog::router::summarize::summarize;
 
@@ -25,7 +28,7 @@ fn main() {
     let json = args
         .next()
         .unwrap_or_else(|| r#"{"column": "aid", "tenants": {"1": 0}, "unknown": "pass"}"#.into());
-    let config = PluginConfig {
+    let mut config = PluginConfig {
         name: "bench".into(),
         path: path.into(),
         config: serde_json::from_str(&json).expect("config is a JSON object"),
@@ -38,10 +41,15 @@ fn main() {
         .build()
         .unwrap();
     runtime.block_on(async {
-        let engine = WasmEngine::new(None).unwrap();
-        let plugin = WasmPlugin::load(&engine, &config).await.unwrap();
+        let plugin: Arc<dyn Plugin> = if config.is_native() {
+            config.config.clear();
+            Arc::new(NativePlugin::load(&config, &[], None).unwrap())
+        } else {
+            let engine = WasmEngine::new(None).unwrap();
+            Arc::new(WasmPlugin::load(&engine, &config).await.unwrap())
+        };
         let chain = Chain {
-            links: vec![Link::new(Arc::new(plugin), config, SystemTime::now())],
+            links: vec![Link::new(plugin, config, SystemTime::now())],
         };
         println!("| statement | params | µs per route call (median of 5 runs) |");
         println!("|---|---|---|");

@@ -60,7 +60,7 @@ enum PluginCommand {
     /// string. Exits 0 when every call succeeded, 1 when a call failed, 2 when the plugin
     /// cannot be loaded.
     Check {
-        /// The plugin component (.wasm).
+        /// The plugin: a component (.wasm), a native library (.so), or a library's bare name.
         file: PathBuf,
         /// The plugin's configuration, as the JSON object its `init` receives (what the
         /// `config` table of its `[[plugins]]` entry becomes).

@@ -71,6 +71,8 @@ where
         .enable_all()
         .build()?
         .block_on(shared.pools.close());
+    // Every session is gone: plugins that finalise (native ones' pgdog_fini) do it now.
+    shared.plugins.shutdown();
     info!("pgDog stopped");
     result
 }

@@ -131,6 +131,12 @@ impl Registry {
         self.generation.fetch_add(1, Ordering::Release);
     }
 
+    /// Unloads every plugin: called once no session is left, so each plugin's last holder
+    /// lets go here and native plugins' `pgdog_fini` runs.
+    pub fn shutdown(&self) {
+        self.swap(Chain::default());
+    }
+
     /// Changes whenever the chain is replaced.
     pub fn generation(&self) -> u64 {
         self.generation.load(Ordering::Acquire)
