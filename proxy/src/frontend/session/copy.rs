@@ -203,14 +203,7 @@ impl Session {
             }
             return Ok(());
         };
-        let bad_format = |e: crate::fanout::copy::CopyError| {
-            ErrorResponse::error("22P04", format!("bad COPY data: {e}"))
-        };
-        copy.rows.clear();
-        splitter.feed(data, &mut copy.rows).map_err(bad_format)?;
-        if end {
-            splitter.finish(&mut copy.rows).map_err(bad_format)?;
-        }
+        cut_rows(splitter, data, end, &mut copy.rows)?;
         for row in copy.rows.drain(..) {
             match row {
                 Row::Header(bytes) => {
@@ -253,14 +246,7 @@ impl Session {
         let (plugin, splitter, sharding_column) =
             copy.plugin.as_mut().expect("a plugin splits this COPY");
         let sharding_column = *sharding_column;
-        let bad_format = |e: crate::fanout::copy::CopyError| {
-            ErrorResponse::error("22P04", format!("bad COPY data: {e}"))
-        };
-        copy.rows.clear();
-        splitter.feed(data, &mut copy.rows).map_err(bad_format)?;
-        if end {
-            splitter.finish(&mut copy.rows).map_err(bad_format)?;
-        }
+        cut_rows(splitter, data, end, &mut copy.rows)?;
         let mut whole = Vec::new();
         let mut has_headers = false;
         for row in copy.rows.drain(..) {
@@ -411,6 +397,24 @@ impl Session {
         self.after_fan(outcome, implicit);
         Ok(())
     }
+}
+
+/// The whole rows `data` completes (all that is left at the `end`), into `rows`.
+fn cut_rows(
+    splitter: &mut RowSplitter,
+    data: &[u8],
+    end: bool,
+    rows: &mut Vec<Row>,
+) -> Result<(), ErrorResponse> {
+    let bad_format = |e: crate::fanout::copy::CopyError| {
+        ErrorResponse::error("22P04", format!("bad COPY data: {e}"))
+    };
+    rows.clear();
+    splitter.feed(data, rows).map_err(bad_format)?;
+    if end {
+        splitter.finish(rows).map_err(bad_format)?;
+    }
+    Ok(())
 }
 
 fn put_copy_data(out: &mut BytesMut, data: &[u8]) {

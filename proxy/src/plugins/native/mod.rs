@@ -226,15 +226,25 @@ impl NativePlugin {
                 },
             },
         };
-        // SAFETY: `input` points into buffers alive for the call; the plugin's function
-        // has the ABI's signature; its Output is read only through the checks in `output`
-        // and freed exactly once.
-        unsafe {
-            let out = (self.route_query)(input);
-            let decision = output::read_route(&out);
-            output::free(&out);
-            decision.map_err(PluginError::Invalid)
-        }
+        // SAFETY: `input` points into `text`, `params` and `scratch`, alive for the call.
+        unsafe { self.call(input, output::read_route) }
+    }
+
+    /// Calls the plugin and reads its Output with `read`, then frees the Output.
+    ///
+    /// # Safety
+    /// Every pointer in `input` is valid for the duration of the call.
+    unsafe fn call<T>(
+        &self,
+        input: abi::Input,
+        read: unsafe fn(&abi::Output) -> Result<T, String>,
+    ) -> Result<T, PluginError> {
+        // The plugin's function has the ABI's signature; its Output is read only through
+        // the checks in `output` and freed exactly once.
+        let out = (self.route_query)(input);
+        let answer = read(&out);
+        output::free(&out);
+        answer.map_err(PluginError::Invalid)
     }
 }
 
@@ -286,13 +296,8 @@ impl Plugin for NativePlugin {
                 },
             },
         };
-        // SAFETY: as in `call_route`.
-        let rows = unsafe {
-            let out = (self.route_query)(input);
-            let rows = output::read_copy_rows(&out);
-            output::free(&out);
-            rows.map_err(PluginError::Invalid)?
-        };
+        // SAFETY: `input` points into the chunk and `scratch`, alive for the call.
+        let rows = unsafe { self.call(input, output::read_copy_rows)? };
         if let Some(bad) = rows.rows.iter().find_map(|(_, shard)| match shard {
             CopyShard::One(n) if *n >= chunk.shards => Some(*n),
             _ => None,
