@@ -75,7 +75,7 @@ typedef struct Query {
 typedef struct CopyInput {
     int len;             /* bytes of data */
     const char *data;    /* whole rows, each ending in a newline; not NUL-terminated */
-    char delimiter;      /* the column delimiter of the COPY */
+    char delimiter;      /* the column delimiter of the COPY statement */
     int has_headers;     /* 1: the first row of data is the header line */
     int sharding_column; /* 0-based column of the sharding key, -1 when pgDog knows none */
 } CopyInput;
@@ -188,7 +188,9 @@ typedef enum CopyFormat {
     CSV = 1,
 } CopyFormat;
 
-/* The plugin's reading of a COPY … FROM STDIN statement. */
+/* The plugin's reading of a COPY … FROM STDIN statement. pgDog checks copy_format and
+   otherwise reads the COPY's options (delimiter, header, columns) from the statement
+   itself, which is what the servers will use; CopyInput passes them back. */
 typedef struct Copy {
     int copy_format;   /* CopyFormat; INVALID refuses the COPY */
     char *table_name;
@@ -201,14 +203,15 @@ typedef struct Copy {
 /* One row of COPY data and the shard it goes to (a shard number, or ALL for every shard). */
 typedef struct CopyRow {
     int len;
-    char *data; /* the row's bytes, including its newline */
+    char *data; /* the row's bytes, including its newline (a row without one is an error) */
     int shard;
 } CopyRow;
 
 typedef struct CopyOutput {
     int num_rows;
     CopyRow *rows;
-    char *header; /* NUL-terminated header line sent to every shard, or NULL */
+    char *header; /* accepted and freed, not used: pgDog itself sends the COPY's header
+                     line to every shard (each shard's COPY … HEADER skips one line) */
 } CopyOutput;
 
 /*

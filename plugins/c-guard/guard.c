@@ -106,12 +106,18 @@ static Output copy(void) {
     return out;
 }
 
-/* The value of field `column` (0-based) of a CSV line without quoted delimiters. */
+/* The integer in field `column` (0-based) of the line [line, end), CSV without quoted
+   delimiters; 0 when the line has fewer fields. Never reads past `end`. */
 static long field(const char *line, const char *end, char delimiter, int column) {
     for (int i = 0; i < column && line < end; line++)
         if (*line == delimiter)
             i++;
-    return strtol(line, NULL, 10);
+    char digits[32];
+    size_t n = 0;
+    while (line < end && n + 1 < sizeof digits && *line != delimiter && *line != '\n')
+        digits[n++] = *line++;
+    digits[n] = '\0';
+    return strtol(digits, NULL, 10);
 }
 
 static Output copy_rows(const CopyInput *copy, int shards) {
@@ -119,11 +125,14 @@ static Output copy_rows(const CopyInput *copy, int shards) {
     memset(&out, 0, sizeof out);
     out.decision = COPY_ROWS;
     CopyOutput *rows = &out.output.copy_rows;
-    int lines = 0;
+    /* One entry per newline, plus one for a last row without it. */
+    int lines = 1;
     for (int i = 0; i < copy->len; i++)
         if (copy->data[i] == '\n')
             lines++;
-    rows->rows = lines > 0 ? calloc(lines, sizeof(CopyRow)) : NULL;
+    rows->rows = calloc((size_t)lines, sizeof(CopyRow));
+    if (rows->rows == NULL)
+        return no_decision();
     const char *p = copy->data, *end = copy->data + copy->len;
     int first = 1;
     int column = copy->sharding_column >= 0 ? copy->sharding_column : 0;
@@ -131,16 +140,13 @@ static Output copy_rows(const CopyInput *copy, int shards) {
         const char *nl = memchr(p, '\n', (size_t)(end - p));
         const char *stop = nl ? nl + 1 : end;
         int len = (int)(stop - p);
-        if (first && copy->has_headers) {
-            rows->header = malloc((size_t)len + 1);
-            memcpy(rows->header, p, (size_t)len);
-            rows->header[len] = '\0';
-        } else {
+        if (!(first && copy->has_headers)) {
             long key = field(p, stop, copy->delimiter, column);
             CopyRow *row = &rows->rows[rows->num_rows++];
             row->len = len;
             row->data = malloc((size_t)len);
-            memcpy(row->data, p, (size_t)len);
+            if (row->data != NULL)
+                memcpy(row->data, p, (size_t)len);
             row->shard = (int)(labs(key) % (shards > 0 ? shards : 1));
         }
         first = 0;

@@ -46,6 +46,9 @@ static int starts_with(const char *p, const char *end, const char *word) {
 static int mentions(const char *p, const char *end, const char *word) {
     size_t n = strlen(word);
     for (const char *at = p; (size_t)(end - at) >= n; at++) {
+        /* `word` is lower case: compare the first letter before the whole word. */
+        if (tolower((unsigned char)*at) != word[0])
+            continue;
         if (strncasecmp(at, word, n) == 0 && (at == p || !isalnum((unsigned char)at[-1])) &&
             ((size_t)(end - at) == n || !isalnum((unsigned char)at[n])))
             return 1;

@@ -47,7 +47,7 @@ async fn c_read_write_split_routes_reads_to_the_replica_and_pgbench_runs_clean()
     let replica = PgServer::replica_of(&primary).await;
     let port = free_port();
     let mut toml = format!(
-        "[general]\nhost = \"127.0.0.1\"\nport = {port}\nread_write_split = \"exclude_primary\"\ndefault_pool_size = 4\ncheckout_timeout = 30000\n\n"
+        "[general]\nhost = \"127.0.0.1\"\nport = {port}\nread_write_split = \"exclude_primary\"\nwrite_functions = []\ndefault_pool_size = 4\ncheckout_timeout = 30000\n\n"
     );
     for (role, server_port) in [("primary", primary.port()), ("replica", replica.port())] {
         toml.push_str(&format!(
@@ -83,8 +83,9 @@ async fn c_read_write_split_routes_reads_to_the_replica_and_pgbench_runs_clean()
         .await
         .unwrap();
     assert!(row.get::<_, bool>(0));
-    // The plugin sends these SELECTs to the primary by their text; pgDog's own parse
-    // takes them for reads, and a replica would refuse them (25006).
+    // The plugin sends these SELECTs to the primary by their text. pgDog's own parse,
+    // with `write_functions = []`, takes them for reads, and a replica refuses them
+    // (25006): the plugin is what decides.
     assert_eq!(
         one(&client, "SELECT setval('ids', 41)").await.as_deref(),
         Some("41")
@@ -97,6 +98,29 @@ async fn c_read_write_split_routes_reads_to_the_replica_and_pgbench_runs_clean()
         .batch_execute("INSERT INTO hits VALUES (1)")
         .await
         .unwrap();
+    // Inside a transaction a READ does not take the transaction to a replica: a write
+    // after it must still work, and a later COMMIT keep it.
+    let rows = client
+        .simple_query("BEGIN; SELECT pg_is_in_recovery(); INSERT INTO hits VALUES (2); COMMIT")
+        .await
+        .unwrap();
+    assert_eq!(rows_of(&rows)[0][0].as_deref(), Some("f"));
+    client.batch_execute("BEGIN").await.unwrap();
+    assert_eq!(
+        one(&client, "SELECT pg_is_in_recovery()").await.as_deref(),
+        Some("f")
+    );
+    client
+        .batch_execute("INSERT INTO hits VALUES (3)")
+        .await
+        .unwrap();
+    client.batch_execute("COMMIT").await.unwrap();
+    let hits: i64 = owner
+        .query_one("SELECT count(*) FROM hits", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(hits, 3);
     // pgbench's TPC-B transactions through the plugin, every statement asked.
     for mode in ["simple", "extended"] {
         let run = run_pgbench(&url, &["-c", "4", "-j", "2", "-t", "150", "-M", mode]).await;
@@ -171,6 +195,26 @@ async fn c_guard_refuses_answers_and_splits_copy_across_shards() {
             .collect::<Vec<_>>(),
         [1, 3, 5, 7, 9]
     );
+    // The COPY's own delimiter reaches the plugin, the key is where pgDog's config says
+    // (second column here), and a last row without its newline is still a whole row.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("more.csv");
+    std::fs::write(&file, "note;id\nx;11\ny;12").unwrap();
+    let out = run_psql(
+        &env.url,
+        &format!(
+            "\\copy items (note, id) from '{}' with (format csv, delimiter ';', header true)\n",
+            file.display()
+        ),
+    )
+    .await;
+    assert!(
+        out.status.success(),
+        "psql: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(ids_in(&env.shards[0], "items").await.contains(&12));
+    assert!(ids_in(&env.shards[1], "items").await.contains(&11));
     // ERROR: refused with the plugin's SQLSTATE and detail; nothing is truncated.
     let err = client.simple_query("TRUNCATE items").await.unwrap_err();
     assert_eq!(
@@ -191,11 +235,11 @@ async fn c_guard_refuses_answers_and_splits_copy_across_shards() {
         "{}",
         describe(&err)
     );
-    assert_eq!(ids_in(&env.shards[0], "items").await.len(), 5);
+    assert_eq!(ids_in(&env.shards[0], "items").await.len(), 6);
     // Everything else is the built-in router's.
     assert_eq!(
         one(&client, "SELECT count(*) FROM items").await.as_deref(),
-        Some("10")
+        Some("12")
     );
 }
 
@@ -417,6 +461,13 @@ async fn a_changed_library_is_reloaded_and_the_old_one_finalised() {
         one(&client, "SELECT 'chaos_version'").await.as_deref(),
         Some("1")
     );
+    // A transaction open across the reload...
+    let in_txn = connect(&url).await;
+    in_txn.batch_execute("BEGIN").await.unwrap();
+    assert_eq!(
+        one(&in_txn, "SELECT 'chaos_version'").await.as_deref(),
+        Some("1")
+    );
     // Replace the file the way a deploy would: write aside, rename over.
     let staged = dir.path().join("staged.so");
     std::fs::copy(&second, &staged).unwrap();
@@ -424,6 +475,23 @@ async fn a_changed_library_is_reloaded_and_the_old_one_finalised() {
     pgdog
         .wait_for_log("plugin reloaded", Duration::from_secs(10))
         .await;
+    // ...keeps the old version, which is not finalised while it is in use.
+    assert_eq!(
+        one(&in_txn, "SELECT 'chaos_version'").await.as_deref(),
+        Some("1")
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        !pgdog.log().contains("native-chaos 1: fini"),
+        "{}",
+        pgdog.log()
+    );
+    in_txn.batch_execute("COMMIT").await.unwrap();
+    assert_eq!(
+        one(&in_txn, "SELECT 'chaos_version'").await.as_deref(),
+        Some("2")
+    );
+    drop(in_txn);
     // The same connection, at its next transaction, routes with the new library.
     assert_eq!(
         one(&client, "SELECT 'chaos_version'").await.as_deref(),

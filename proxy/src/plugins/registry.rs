@@ -36,6 +36,8 @@ pub struct Registry {
     runtime: Handle,
     /// One reload at a time.
     reloading: tokio::sync::Mutex<()>,
+    /// Shutdown unloaded every plugin: no reload may load them again.
+    stopped: std::sync::atomic::AtomicBool,
     /// Every configured plugin file and its content hash when it was last loaded or
     /// refused: what the watcher compares against (a refused plugin's file too, so fixing
     /// it reloads).
@@ -92,6 +94,7 @@ impl Registry {
             databases: config.databases.clone(),
             runtime: runtime.clone(),
             reloading: tokio::sync::Mutex::new(()),
+            stopped: Default::default(),
             seen: std::sync::Mutex::new(Vec::new()),
         });
         let plugins = config.plugins.clone();
@@ -134,6 +137,9 @@ impl Registry {
     /// Unloads every plugin: called once no session is left, so each plugin's last holder
     /// lets go here and native plugins' `pgdog_fini` runs.
     pub fn shutdown(&self) {
+        // Waits for a reload in progress, and keeps later ones from loading anything.
+        let _one = self.reloading.blocking_lock();
+        self.stopped.store(true, Ordering::Release);
         self.swap(Chain::default());
     }
 
@@ -158,6 +164,9 @@ impl Registry {
 
     async fn reload_here(&self) -> Result<ReloadReport, String> {
         let _one = self.reloading.lock().await;
+        if self.stopped.load(Ordering::Acquire) {
+            return Err("reload refused: pgDog is shutting down".into());
+        }
         let configs = match &self.pgdog_toml {
             Some(path) => config::load_plugins(path).map_err(|e| {
                 error!("reload refused: {e}");

@@ -122,6 +122,9 @@ pub struct Copy {
     pub null: Option<String>,
     /// `COPY (query) TO …` rather than a table.
     pub from_query: bool,
+    /// `FROM STDIN` / `TO STDOUT`: the data travels over the connection (not a server-side
+    /// file or program).
+    pub stdio: bool,
 }
 
 /// `SET [LOCAL] name = value` / `RESET name`.

@@ -110,8 +110,8 @@ impl Session {
                         (None, None) => vec![self.unknown_statement_shard()],
                     };
                     let role = match (target.and_then(|t| t.role), &summaries) {
-                        (Some(role), _) => role,
-                        (None, Some(summaries)) => self.role_for(summaries),
+                        (chosen, Some(summaries)) => self.plugin_role(chosen, summaries),
+                        (Some(role), None) => role,
                         // An unknown statement: let the primary report it.
                         (None, None) => Role::Primary,
                     };
@@ -233,7 +233,7 @@ pub(super) struct BatchRoute {
     /// error bytes are the answer when that cannot be done.
     pub raise: Option<(String, Bytes)>,
     /// A plugin splits the rows of the COPY this batch runs.
-    pub copy: Option<super::copy::PluginCopy>,
+    pub copy: Option<super::plugin_copy::PluginCopy>,
 }
 
 /// `parse` with its query text replaced, same name and parameter types.

@@ -2,18 +2,15 @@
 //! sharding key and each row goes to its shard (every row to every shard for a table that
 //! is not sharded). The header line of a COPY with HEADER goes to every shard.
 
-use std::sync::Arc;
-
 use bytes::{BufMut, BytesMut};
 use tokio::io::AsyncWriteExt;
 
 use super::fanout::FLUSH_AT;
+use super::plugin_copy::PluginSplitter;
 use super::responses::{Outcome, Replies};
 use super::{ClientError, Session};
 use crate::config::ShardedTable;
 use crate::fanout::copy::{CopyFormat, Row, RowSplitter};
-use crate::plugins::chain::PLUGIN_FAILED;
-use crate::plugins::{CopyChunk, CopyShard, CopySplit, Plugin};
 use crate::router::route::Params;
 use crate::router::statement::{Statement, Value};
 use crate::wire::{ErrorResponse, Message};
@@ -21,23 +18,16 @@ use crate::wire::{ErrorResponse, Message};
 /// A COPY FROM STDIN in progress on the fan.
 pub(super) struct FanCopy {
     /// The shards in copy-in mode, in the order of `out`.
-    shards: Vec<usize>,
+    pub(super) shards: Vec<usize>,
     /// Splits rows for a sharded table; `None`: every row goes to every shard.
     splitter: Option<(RowSplitter, ShardedTable)>,
-    /// A plugin splits the rows: the splitter cuts the stream into whole rows; the index
-    /// is the sharding key's column when pgDog's config names one.
-    plugin: Option<(PluginCopy, RowSplitter, Option<usize>)>,
+    /// A plugin splits the rows.
+    pub(super) plugin: Option<PluginSplitter>,
     /// pgDog wrapped the COPY in a transaction on every shard.
     implicit: bool,
     /// Bytes waiting for each shard.
-    out: Vec<BytesMut>,
-    rows: Vec<Row>,
-}
-
-/// A plugin that answered COPY for the statement being routed, and what it said.
-pub(super) struct PluginCopy {
-    pub plugin: Arc<dyn Plugin>,
-    pub split: CopySplit,
+    pub(super) out: Vec<BytesMut>,
+    pub(super) rows: Vec<Row>,
 }
 
 /// The sharded-table entry and key position a COPY into `stmt`'s table splits by, or the
@@ -116,15 +106,20 @@ impl Session {
                 Ok(Some((_, index))) => Some(*index),
                 _ => None,
             };
+            let delimiter = copy
+                .delimiter
+                .and_then(|c| u8::try_from(c).ok())
+                .unwrap_or(if copy.csv { b',' } else { b'\t' });
             self.fan_copy = Some(FanCopy {
                 out: vec![BytesMut::new(); shards.len()],
                 shards,
                 splitter: None,
-                plugin: Some((
-                    plugin,
-                    RowSplitter::new(format(), column.unwrap_or(0)),
-                    column,
-                )),
+                plugin: Some(PluginSplitter {
+                    copy: plugin,
+                    rows: RowSplitter::new(format(), column.unwrap_or(0)),
+                    sharding_column: column,
+                    delimiter,
+                }),
                 implicit,
                 rows: Vec::new(),
             });
@@ -238,75 +233,6 @@ impl Session {
         Ok(())
     }
 
-    /// Cuts `data` into whole rows and has the plugin say where each goes.
-    fn plugin_copy_rows(&mut self, data: &[u8], end: bool) -> Result<(), ErrorResponse> {
-        let shard_count = self.login.cluster.shards.len().max(1);
-        let database = self.login.database.clone();
-        let copy = self.fan_copy.as_mut().expect("in copy-in");
-        let (plugin, splitter, sharding_column) =
-            copy.plugin.as_mut().expect("a plugin splits this COPY");
-        let sharding_column = *sharding_column;
-        cut_rows(splitter, data, end, &mut copy.rows)?;
-        let mut whole = Vec::new();
-        let mut has_headers = false;
-        for row in copy.rows.drain(..) {
-            match row {
-                Row::Header(bytes) => {
-                    has_headers = true;
-                    whole.extend_from_slice(&bytes);
-                }
-                Row::Data { bytes, .. } => whole.extend_from_slice(&bytes),
-                Row::End => {}
-            }
-        }
-        if whole.is_empty() {
-            return Ok(());
-        }
-        let chunk = CopyChunk {
-            database: &database,
-            shards: shard_count,
-            data: &whole,
-            delimiter: plugin.split.delimiter,
-            has_headers,
-            sharding_column,
-        };
-        let started = std::time::Instant::now();
-        let answer = plugin.plugin.split_copy(&chunk);
-        plugin
-            .plugin
-            .stats()
-            .record(started.elapsed(), answer.is_err());
-        let rows = answer.map_err(|err| {
-            ErrorResponse::error(
-                PLUGIN_FAILED,
-                format!(
-                    "routing plugin \"{}\" {err} while splitting COPY rows",
-                    plugin.plugin.name()
-                ),
-            )
-        })?;
-        if let Some(header) = &rows.header {
-            for out in &mut copy.out {
-                put_copy_data(out, header);
-            }
-        }
-        for (bytes, shard) in &rows.rows {
-            match shard {
-                CopyShard::All => {
-                    for out in &mut copy.out {
-                        put_copy_data(out, bytes);
-                    }
-                }
-                CopyShard::One(shard) => {
-                    if let Some(at) = copy.shards.iter().position(|s| s == shard) {
-                        put_copy_data(&mut copy.out[at], bytes);
-                    }
-                }
-            }
-        }
-        Ok(())
-    }
-
     /// Writes the queued rows to their shards; at the end, CopyDone to each and the merged
     /// replies to the client.
     async fn send_copy(&mut self, done: bool) -> Result<(), ClientError> {
@@ -400,7 +326,7 @@ impl Session {
 }
 
 /// The whole rows `data` completes (all that is left at the `end`), into `rows`.
-fn cut_rows(
+pub(super) fn cut_rows(
     splitter: &mut RowSplitter,
     data: &[u8],
     end: bool,
@@ -417,7 +343,7 @@ fn cut_rows(
     Ok(())
 }
 
-fn put_copy_data(out: &mut BytesMut, data: &[u8]) {
+pub(super) fn put_copy_data(out: &mut BytesMut, data: &[u8]) {
     out.put_u8(b'd');
     out.put_i32(data.len() as i32 + 4);
     out.extend_from_slice(data);

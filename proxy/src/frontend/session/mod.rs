@@ -8,6 +8,7 @@ mod copy;
 mod explain;
 mod extended;
 mod fanout;
+mod plugin_copy;
 mod plugins;
 mod responses;
 mod retry;
@@ -96,7 +97,7 @@ pub struct Session {
     /// A COPY FROM STDIN running on the fan.
     fan_copy: Option<copy::FanCopy>,
     /// A plugin took on splitting the rows of the COPY being routed (its COPY decision).
-    copy_split: Option<copy::PluginCopy>,
+    copy_split: Option<plugin_copy::PluginCopy>,
     /// The text of the client's BEGIN while its transaction lasts, for shards that join it.
     txn_begin: Option<String>,
     /// The transaction's SAVEPOINT / RELEASE / ROLLBACK TO statements, in order, replayed

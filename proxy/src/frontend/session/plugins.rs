@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 
-use super::copy::PluginCopy;
+use super::plugin_copy::PluginCopy;
 use super::Session;
 use crate::config::Role;
 use crate::plugins::chain::PLUGIN_FAILED;
@@ -66,6 +66,21 @@ impl Session {
         chain.route(statements, sql, &ctx).await
     }
 
+    /// The role a statement runs with when a plugin may have chosen one. A plugin's
+    /// replica is not honoured where the server stays with the client afterwards (session
+    /// pooling, or inside a transaction that is not READ ONLY): what follows may write, and
+    /// the connection could not leave the replica. The built-in choice applies there.
+    pub(super) fn plugin_role(&self, chosen: Option<Role>, statements: &[Statement]) -> Role {
+        let pinned = self.login.mode == crate::config::PoolerMode::Session
+            || self.deferred_begin.is_some()
+            || self.fan_status() != b'I';
+        match chosen {
+            Some(Role::Replica) if pinned => self.role_for(statements),
+            Some(role) => role,
+            None => self.role_for(statements),
+        }
+    }
+
     /// The concrete shards of a plugin's route (already checked against the shard count).
     pub(super) fn plugin_shards(&self, shards: &Shards) -> Vec<usize> {
         let count = self.login.cluster.shards.len().max(1);
@@ -87,7 +102,7 @@ impl Session {
         &self,
         statements: &[Statement],
         plugin: Option<&str>,
-        split: CopySplit,
+        _split: CopySplit,
     ) -> Result<(Target, PluginCopy), ErrorResponse> {
         let name = plugin.unwrap_or("?");
         let refuse = |why: &str| {
@@ -99,7 +114,7 @@ impl Session {
         let [only] = statements else {
             return Err(refuse("several statements"));
         };
-        if only.command != Command::CopyFrom {
+        if only.command != Command::CopyFrom || !only.copy.as_ref().is_some_and(|c| c.stdio) {
             return Err(refuse("a statement that is not COPY … FROM STDIN"));
         }
         if only.copy.as_ref().is_some_and(|c| c.binary) {
@@ -117,7 +132,6 @@ impl Session {
         };
         let copy = PluginCopy {
             plugin: link.plugin.clone(),
-            split,
         };
         Ok((target, copy))
     }

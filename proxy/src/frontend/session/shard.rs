@@ -144,8 +144,9 @@ impl Session {
         // What a plugin decided: where to go, and possibly other SQL to send.
         let mut target = None;
         let mut rewritten: Option<(Message, String)> = None;
+        // Set again below if a plugin splits this statement's COPY.
+        self.copy_split = None;
         if !self.chain.is_empty() {
-            self.copy_split = None;
             let verdict = self.ask_plugins(sql, &summaries, &Params::default()).await;
             match verdict.decision {
                 Decision::Pass => {}
@@ -216,10 +217,7 @@ impl Session {
             self.fan_query(bytes, sql, &summaries, shards).await?;
             return Ok(Some(Flow::Continue));
         }
-        let role = match target.as_ref().and_then(|t| t.role) {
-            Some(role) => role,
-            None => self.role_for(&summaries),
-        };
+        let role = self.plugin_role(target.as_ref().and_then(|t| t.role), &summaries);
         if self.server.is_some() && self.server_role == Role::Replica && role == Role::Primary {
             // The attached server was checked out for reads: let it finish them (and go
             // back to the pool) before this statement takes the primary.

@@ -155,6 +155,7 @@ fn summarize_node(node: &NodeEnum) -> Statement {
             let mut details = Copy {
                 columns: copy.attlist.iter().filter_map(string).collect(),
                 from_query: copy.query.is_some(),
+                stdio: copy.filename.is_empty() && !copy.is_program,
                 ..Copy::default()
             };
             for option in &copy.options {

@@ -103,6 +103,10 @@ fn update_delete_copy_and_transactions() {
     assert!(copy.csv && copy.header);
     assert_eq!(copy.delimiter, Some(';'));
     assert_eq!(copy.columns, vec!["a", "b"]);
+    assert!(copy.stdio);
+    let file = one("COPY t FROM '/tmp/x.csv'");
+    assert!(!file.copy.unwrap().stdio);
+    assert!(!one("COPY t FROM PROGRAM 'cat x'").copy.unwrap().stdio);
     assert_eq!(one("COPY t TO STDOUT").command, Command::CopyTo);
     assert_eq!(one("BEGIN").command, Command::Begin);
     assert!(one("BEGIN READ ONLY").read_only_transaction);
