@@ -290,9 +290,10 @@ async fn pgbench_reads_survive_a_replica_stopping_mid_run() {
     let run = run.await.unwrap();
     assert!(
         run.output.status.success(),
-        "{}\n{}",
+        "{}\n{}\npgdog log:\n{}",
         run.stdout(),
-        run.stderr()
+        run.stderr(),
+        pgdog.log()
     );
     assert_eq!(run.failed, 0, "{}", run.stdout());
     assert!(run.processed > 100, "{}", run.stdout());
