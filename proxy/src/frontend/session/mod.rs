@@ -213,9 +213,15 @@ impl Session {
         tokio::pin!(changed);
         let mut shutdown_seen = false;
         loop {
-            if !self.cout.is_empty() {
+            let ready = self.sendable();
+            if ready == self.cout.len() && ready > 0 {
                 self.client.write_all(&self.cout).await?;
                 self.cout.clear();
+                self.sent(ready);
+            } else if ready > 0 {
+                let out = self.cout.split_to(ready);
+                self.client.write_all(&out).await?;
+                self.sent(ready);
             }
             if *self.shutdown.borrow() && self.at_transaction_boundary() {
                 let err = ErrorResponse::fatal(
@@ -467,6 +473,11 @@ impl Session {
     /// Sends a client message on to the attached server, renaming prepared statements.
     fn dispatch(&mut self, msg: Message) -> Result<Flow, ClientError> {
         let tag = msg.tag();
+        if tag == b'H' {
+            // The client waits for output before it sends Sync: nothing may be held back,
+            // so this request can no longer be retried.
+            self.replay = None;
+        }
         if self.replay.is_some() {
             self.record(&msg);
         }

@@ -2,8 +2,10 @@
 //!
 //! A read routed to a replica outside a transaction can safely run again elsewhere as
 //! long as nothing of its reply reached the client: the session records the client
-//! messages it sends for such a request, and if the server connection breaks first, it
-//! bans that replica, checks out another server of the same shard and sends them again.
+//! messages it sends for such a request and holds the reply back (up to `HOLD_LIMIT`)
+//! until the server has finished it. If the server connection breaks first, it drops what
+//! it held (a dying server may flush half a reply and a shutdown notice), bans that
+//! replica, checks out another server of the same shard and sends the messages again.
 //! The client sees no error.
 
 use tokio::io::AsyncWriteExt;
@@ -16,12 +18,18 @@ use crate::wire::Message;
 /// How many servers one request may be tried on.
 const ATTEMPTS: usize = 3;
 
+/// How much of a retryable reply is held back. A larger reply streams to the client
+/// instead, and its read can no longer run elsewhere.
+const HOLD_LIMIT: usize = 64 * 1024;
+
 /// A request that may still be retried.
 pub(super) struct Replay {
     shard: usize,
     role: Role,
     messages: Vec<Message>,
     attempts: usize,
+    /// Where the request's reply starts in `cout`: what comes after is held back.
+    held_from: usize,
 }
 
 impl Session {
@@ -33,7 +41,35 @@ impl Session {
             role,
             messages: Vec::new(),
             attempts: 1,
+            held_from: self.cout.len(),
         });
+    }
+
+    /// How many bytes at the front of `cout` may go to the client now: all of them, but
+    /// for a reply that may still be replaced by a retry.
+    pub(super) fn sendable(&self) -> usize {
+        self.replay
+            .as_ref()
+            .map_or(self.cout.len(), |r| r.held_from.min(self.cout.len()))
+    }
+
+    /// `n` sendable bytes left the front of `cout`.
+    pub(super) fn sent(&mut self, n: usize) {
+        if let Some(replay) = self.replay.as_mut() {
+            replay.held_from -= n.min(replay.held_from);
+        }
+    }
+
+    /// A reply that is complete, or that outgrew the limit, goes to the client from now
+    /// on, and its request is no longer retried.
+    pub(super) fn check_hold(&mut self) {
+        if let Some(replay) = &self.replay {
+            if self.pending.is_idle()
+                || self.cout.len().saturating_sub(replay.held_from) > HOLD_LIMIT
+            {
+                self.replay = None;
+            }
+        }
     }
 
     /// Records a message sent to the server for the current request.
@@ -59,9 +95,12 @@ impl Session {
                 }
                 warn!(client = %self.peer, server = %dead.pool().addr, "server lost before answering a read; retrying it on another server");
             }
+            // Whatever the dead server managed to send is dropped: the retry answers anew.
+            self.cout.truncate(replay.held_from.min(self.cout.len()));
             self.pending.clear();
             self.sout.clear();
-            if self.checkout(replay.shard, replay.role).await.is_err() {
+            if let Err(err) = self.checkout(replay.shard, replay.role).await {
+                warn!(client = %self.peer, error = %err, "no server to retry a read on");
                 return false;
             }
             replay.attempts += 1;

@@ -17,8 +17,6 @@ impl Session {
             return;
         };
         let mut parses = ParseResults::default();
-        // A reply (not a notice) to the request has been read: it cannot run elsewhere now.
-        let mut replied = false;
         loop {
             let msg = match split_message(&mut server.rbuf) {
                 Ok(Some(msg)) => msg,
@@ -35,7 +33,6 @@ impl Session {
                     return;
                 }
             };
-            replied |= !matches!(msg.tag(), b'N' | b'A' | b'S');
             self.pending
                 .on_server(msg.bytes(), &mut self.cout, &mut parses);
             if let Some(audit) = self.audit.as_mut() {
@@ -57,9 +54,6 @@ impl Session {
                 }
                 _ => {}
             }
-        }
-        if replied {
-            self.replay = None;
         }
         if server.status == b'I' && self.pending.is_idle() && self.deferred_begin.is_none() {
             // The client's transaction is over (session mode keeps the server past it):
@@ -96,6 +90,7 @@ impl Session {
         if self.audit.is_some() && self.pending.is_idle() {
             self.finish_audit();
         }
+        self.check_hold();
     }
 
     pub(super) fn clear_slot(&self) {
