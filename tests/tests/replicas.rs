@@ -412,3 +412,38 @@ async fn writes_never_land_on_a_replica() {
     assert_eq!(rows[0][0].as_deref(), Some(p.to_string().as_str()));
     drop(session);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_dying_after_half_a_reply_is_retried_without_the_client_noticing() {
+    let env = replicated("lb_half").await;
+    let doomed = env.replicas[0].port();
+    let (pgdog, url) = pgdog(
+        &env,
+        "read_write_split = \"exclude_primary\"\nload_balancing_strategy = \"round_robin\"",
+        &[],
+    )
+    .await;
+    let client = connect(&url).await;
+    // On the doomed replica the first row is produced (and sits in the server's output
+    // buffer), then the backend terminates itself: PostgreSQL flushes the row with its
+    // FATAL error and closes. Elsewhere the query answers both rows.
+    let sql = format!(
+        "SELECT 1 AS n UNION ALL \
+         SELECT CASE WHEN inet_server_port() = {doomed} \
+         THEN pg_terminate_backend(pg_backend_pid())::int ELSE 2 END"
+    );
+    for _ in 0..4 {
+        let rows = text_rows(&client, &sql).await;
+        assert_eq!(
+            rows,
+            vec![vec![Some("1".to_string())], vec![Some("2".to_string())]],
+            "{}",
+            pgdog.log()
+        );
+    }
+    assert!(
+        pgdog.log().contains("retrying it on another server"),
+        "the doomed replica was never tried:\n{}",
+        pgdog.log()
+    );
+}
