@@ -419,7 +419,7 @@ async fn a_replica_dying_after_half_a_reply_is_retried_without_the_client_notici
     let doomed = env.replicas[0].port();
     let (pgdog, url) = pgdog(
         &env,
-        "read_write_split = \"exclude_primary\"\nload_balancing_strategy = \"round_robin\"",
+        "read_write_split = \"exclude_primary\"\nload_balancing_strategy = \"round_robin\"\nban_timeout = 100",
         &[],
     )
     .await;
@@ -446,4 +446,71 @@ async fn a_replica_dying_after_half_a_reply_is_retried_without_the_client_notici
         "the doomed replica was never tried:\n{}",
         pgdog.log()
     );
+    // A client that pipelines a statement pgDog answers itself behind such a read gets
+    // every answer in order (the read is then not retried: its reply is no longer held).
+    for _ in 0..6 {
+        // Past the doomed replica's ban, so round robin reaches it again.
+        tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+        let client = connect(&url).await;
+        let both = tokio::time::timeout(std::time::Duration::from_secs(15), async {
+            tokio::join!(
+                client.simple_query(&sql),
+                client.simple_query("SET pgdog.role = 'replica'")
+            )
+        })
+        .await
+        .expect("pipelined answers never came");
+        // Each finished, with rows or with the error the dead server caused.
+        if let (Ok(rows), Ok(_)) = &both {
+            assert_eq!(rows_of(rows).len(), 2, "{rows:?}\n{}", pgdog.log());
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_copy_into_a_writable_replica_is_not_held_back() {
+    // A "replica" that accepts writes (here: the primary's own server, listed again as a
+    // replica) and a COPY forced onto it: the server waits for data after
+    // CopyInResponse, so pgDog must pass that on at once rather than hold it as a
+    // retryable read's reply.
+    let server = shared_server().await;
+    let tenant = server.tenant("lb_copy_replica", PasswordKind::Scram).await;
+    let port = free_port();
+    let mut toml = format!(
+        "[general]\nhost = \"127.0.0.1\"\nport = {port}\nread_write_split = \"exclude_primary\"\n\n"
+    );
+    for role in ["primary", "replica"] {
+        toml.push_str(&format!(
+            "[[databases]]\nname = \"app\"\nhost = \"127.0.0.1\"\nport = {}\ndatabase_name = \"{}\"\nrole = \"{role}\"\n\n",
+            server.port(),
+            tenant.database
+        ));
+    }
+    let users = format!(
+        "[[users]]\nname = \"{}\"\ndatabase = \"app\"\npassword = \"{}\"\n",
+        tenant.user, tenant.password
+    );
+    let pgdog = Pgdog::start(&toml, &users).await;
+    let url = pgdog.url(&tenant.user, &tenant.password, "app");
+    connect(&url)
+        .await
+        .batch_execute("CREATE TABLE copied (n int)")
+        .await
+        .unwrap();
+    let out = tokio::time::timeout(
+        std::time::Duration::from_secs(20),
+        run_psql(
+            &url,
+            "/* pgdog_role: replica */ COPY copied FROM STDIN;\n1\n2\n\\.\n",
+        ),
+    )
+    .await
+    .expect("the COPY hung");
+    assert!(
+        out.status.success(),
+        "psql: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows = text_rows(&connect(&url).await, "SELECT count(*) FROM copied").await;
+    assert_eq!(rows[0][0].as_deref(), Some("2"));
 }

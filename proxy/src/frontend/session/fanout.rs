@@ -455,7 +455,11 @@ impl Session {
             // Messages of earlier pipelined statements may still wait to be written; their
             // replies are what the server owes.
             if !self.sout.is_empty() {
-                server.stream.write_all(&self.sout).await?;
+                if let Err(err) = server.stream.write_all(&self.sout).await {
+                    if !self.retry().await {
+                        return Err(self.lost_while_settling(err));
+                    }
+                }
                 self.sout.clear();
             }
         }
@@ -464,14 +468,28 @@ impl Session {
                 return Ok(());
             };
             super::reserve(&mut server.rbuf);
-            if server.stream.read_buf(&mut server.rbuf).await? == 0 {
-                self.server = None;
-                self.pending.clear();
-                return Err(BackendError::Io(std::io::ErrorKind::UnexpectedEof.into()));
+            let lost = match server.stream.read_buf(&mut server.rbuf).await {
+                Ok(0) => std::io::ErrorKind::UnexpectedEof.into(),
+                Ok(_) => {
+                    self.on_server_data();
+                    continue;
+                }
+                Err(err) => err,
+            };
+            // A read the server died in the middle of runs again elsewhere, if it may.
+            if !self.retry().await {
+                return Err(self.lost_while_settling(lost));
             }
-            self.on_server_data();
         }
         Ok(())
+    }
+
+    /// The attached server is gone and its request cannot run elsewhere.
+    fn lost_while_settling(&mut self, err: std::io::Error) -> BackendError {
+        self.replay = None;
+        self.server = None;
+        self.pending.clear();
+        BackendError::Io(err)
     }
 
     async fn fan_checkout(

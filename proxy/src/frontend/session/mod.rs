@@ -81,6 +81,9 @@ pub struct Session {
     server_role: Role,
     /// The current request, while it may still be retried on another server.
     replay: Option<retry::Replay>,
+    /// The server died while pgDog settled it before answering itself: the client has
+    /// been told (FATAL), and the session ends once that is written.
+    server_lost: bool,
     /// `SET pgdog.shard` / `SET pgdog.sharding_key`, and their `SET LOCAL` forms (which
     /// last until the transaction ends).
     forced: Option<Override>,
@@ -165,6 +168,7 @@ impl Session {
             catalog_only: false,
             server_role: Role::Primary,
             replay: None,
+            server_lost: false,
             held: Vec::new(),
             fan: Vec::new(),
             fan_aborted: false,
@@ -222,6 +226,9 @@ impl Session {
                 let out = self.cout.split_to(ready);
                 self.client.write_all(&out).await?;
                 self.sent(ready);
+            }
+            if self.server_lost {
+                return Ok(());
             }
             if *self.shutdown.borrow() && self.at_transaction_boundary() {
                 let err = ErrorResponse::fatal(
@@ -302,6 +309,10 @@ impl Session {
                     return Ok(Flow::Exit);
                 }
             };
+            if self.replay.is_some() {
+                // The client sent more while a reply is held (it pipelines).
+                self.end_hold();
+            }
             match self.on_client_message(msg).await {
                 Ok(Flow::Continue) => {}
                 Ok(Flow::Exit) => return Ok(Flow::Exit),
@@ -366,6 +377,7 @@ impl Session {
                 && crate::router::statement::leading_comment(sql)
                     .is_some_and(|c| c.contains("pgdog_explain"))
             {
+                self.settle_before_local_answer().await;
                 return Ok(self.explain(sql));
             }
         }

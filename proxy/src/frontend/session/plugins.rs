@@ -141,8 +141,13 @@ impl Session {
     pub(super) async fn settle_before_local_answer(&mut self) {
         if self.server.is_some() && !self.pending.is_idle() {
             if let Err(err) = self.settle_attached().await {
-                // The server is gone; what it owed is lost, as the client will see.
+                // The server is gone with replies the client still waits for: it is told,
+                // as when a server dies mid-request, and the session ends.
                 tracing::warn!(client = %self.peer, error = %err, "server lost while settling before a local answer");
+                ErrorResponse::fatal("08006", "server closed the connection unexpectedly")
+                    .with_detail(err.to_string())
+                    .encode(&mut self.cout);
+                self.server_lost = true;
             }
         }
     }

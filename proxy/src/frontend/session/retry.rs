@@ -36,7 +36,16 @@ impl Session {
     /// Starts recording the request a server was just checked out for, if it is a read
     /// that may run again elsewhere.
     pub(super) fn start_replay(&mut self, shard: usize, role: Role, in_transaction: bool) {
-        self.replay = (role == Role::Replica && !in_transaction).then(|| Replay {
+        // A read that fell back to the primary is not replayed: running it again could
+        // run twice whatever it did there (a function that writes, say).
+        let on_primary = match (&self.server, self.login.cluster.shards.get(shard)) {
+            (Some(server), Some(shard)) => shard
+                .primary
+                .as_ref()
+                .is_some_and(|p| std::sync::Arc::ptr_eq(&p.pool, server.pool())),
+            _ => false,
+        };
+        self.replay = (role == Role::Replica && !in_transaction && !on_primary).then(|| Replay {
             shard,
             role,
             messages: Vec::new(),
@@ -58,6 +67,13 @@ impl Session {
         if let Some(replay) = self.replay.as_mut() {
             replay.held_from -= n.min(replay.held_from);
         }
+    }
+
+    /// Ends the hold: what is held goes to the client, and the request is no longer
+    /// retried. For a client that sends more while a reply is held (it pipelines), since
+    /// what pgDog answers it may land behind the held bytes.
+    pub(super) fn end_hold(&mut self) {
+        self.replay = None;
     }
 
     /// A reply that is complete, or that outgrew the limit, goes to the client from now
@@ -86,6 +102,9 @@ impl Session {
             let Some(mut replay) = self.replay.take() else {
                 return false;
             };
+            // Whatever the dead server managed to send is dropped: a retry answers anew,
+            // and a failure is reported on its own.
+            self.cout.truncate(replay.held_from.min(self.cout.len()));
             if replay.attempts >= ATTEMPTS {
                 return false;
             }
@@ -95,8 +114,6 @@ impl Session {
                 }
                 warn!(client = %self.peer, server = %dead.pool().addr, "server lost before answering a read; retrying it on another server");
             }
-            // Whatever the dead server managed to send is dropped: the retry answers anew.
-            self.cout.truncate(replay.held_from.min(self.cout.len()));
             self.pending.clear();
             self.sout.clear();
             if let Err(err) = self.checkout(replay.shard, replay.role).await {

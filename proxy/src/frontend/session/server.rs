@@ -23,6 +23,8 @@ impl Session {
                 Ok(None) => break,
                 Err(err) => {
                     warn!(client = %self.peer, error = %err, "server sent garbage");
+                    // Not retried: what was held goes out ahead of the error.
+                    self.replay = None;
                     ErrorResponse::fatal("08006", "server sent an invalid message")
                         .encode(&mut self.cout);
                     // Dropping the guard closes the connection; the client is told and the
@@ -40,6 +42,8 @@ impl Session {
             }
             match msg.tag() {
                 b'Z' => server.status = msg.body().first().copied().unwrap_or(b'I'),
+                // The server waits for the client's COPY data: nothing may be held back.
+                b'G' | b'W' => self.replay = None,
                 b'S' => {
                     server.note_parameter(msg.body());
                     // While attached, the server's parameters change only because of this

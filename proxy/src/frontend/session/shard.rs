@@ -137,6 +137,15 @@ impl Session {
                 Command::Savepoint => self.txn_savepoints.push(sql.to_string()),
                 _ => {}
             }
+            if only
+                .set
+                .as_ref()
+                .is_some_and(|s| s.name.starts_with("pgdog."))
+            {
+                // Answered by pgDog: what the attached server still owes an earlier
+                // pipelined request goes to the client first.
+                self.settle_before_local_answer().await;
+            }
             if let Some(flow) = self.local_command(only, msg) {
                 return Ok(Some(flow));
             }
@@ -206,6 +215,7 @@ impl Session {
             None => match self.shards_of(&summaries, &Params::default()) {
                 Ok(shards) => shards,
                 Err(err) => {
+                    self.settle_before_local_answer().await;
                     self.cout.extend_from_slice(&err);
                     self.ready();
                     return Ok(Some(Flow::Continue));
