@@ -514,3 +514,28 @@ async fn a_copy_into_a_writable_replica_is_not_held_back() {
     let rows = text_rows(&connect(&url).await, "SELECT count(*) FROM copied").await;
     assert_eq!(rows[0][0].as_deref(), Some("2"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_that_starts_by_preparing_stays_able_to_write() {
+    // tokio-postgres prepares in a batch of its own (Parse, Describe, Sync) before it
+    // executes: in session pooling that first batch picks the server for good, so it must
+    // not be a replica.
+    let env = replicated("lb_session_prepare").await;
+    let (_pgdog, url) = pgdog(
+        &env,
+        "read_write_split = \"exclude_primary\"\npooler_mode = \"session\"",
+        &[],
+    )
+    .await;
+    let client = connect(&url).await;
+    let insert = client
+        .prepare("INSERT INTO items (id, name) VALUES ($1, 'prepared')")
+        .await
+        .unwrap();
+    client.execute(&insert, &[&7i64]).await.unwrap();
+    let row = client
+        .query_one("SELECT name FROM items WHERE id = 7", &[])
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, String>(0), "prepared");
+}

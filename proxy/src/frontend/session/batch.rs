@@ -158,6 +158,12 @@ impl Session {
                 }
             }
         }
+        if self.login.mode == crate::config::PoolerMode::Session {
+            // A session keeps the server its first batch gets, and only the primary can
+            // take whatever comes later (a driver's prepare-only batch would otherwise pin
+            // the session to a replica).
+            route.role = Role::Primary;
+        }
         Ok(Ok(route))
     }
 
