@@ -447,51 +447,6 @@ impl Session {
         Ok(())
     }
 
-    /// Reads what the attached server still owes the client, so it can join the fan at a
-    /// statement boundary.
-    pub(super) async fn settle_attached(&mut self) -> Result<(), BackendError> {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        if let Some(server) = self.server.as_deref_mut() {
-            // Messages of earlier pipelined statements may still wait to be written; their
-            // replies are what the server owes.
-            if !self.sout.is_empty() {
-                if let Err(err) = server.stream.write_all(&self.sout).await {
-                    if !self.retry().await {
-                        return Err(self.lost_while_settling(err));
-                    }
-                }
-                self.sout.clear();
-            }
-        }
-        while !self.pending.is_idle() {
-            let Some(server) = self.server.as_deref_mut() else {
-                return Ok(());
-            };
-            super::reserve(&mut server.rbuf);
-            let lost = match server.stream.read_buf(&mut server.rbuf).await {
-                Ok(0) => std::io::ErrorKind::UnexpectedEof.into(),
-                Ok(_) => {
-                    self.on_server_data();
-                    continue;
-                }
-                Err(err) => err,
-            };
-            // A read the server died in the middle of runs again elsewhere, if it may.
-            if !self.retry().await {
-                return Err(self.lost_while_settling(lost));
-            }
-        }
-        Ok(())
-    }
-
-    /// The attached server is gone and its request cannot run elsewhere.
-    fn lost_while_settling(&mut self, err: std::io::Error) -> BackendError {
-        self.replay = None;
-        self.server = None;
-        self.pending.clear();
-        BackendError::Io(err)
-    }
-
     async fn fan_checkout(
         &mut self,
         shard: usize,

@@ -4,6 +4,7 @@
 
 mod audit;
 mod batch;
+mod checkout;
 mod copy;
 mod explain;
 mod extended;
@@ -32,7 +33,7 @@ use super::pending::{Entry, Kind, Pending};
 use super::prepared::{ClientStatements, Statement};
 use super::Shared;
 use crate::backend::prepared::server_name;
-use crate::backend::{BackendError, Guard};
+use crate::backend::Guard;
 use crate::config::{PoolerMode, Role};
 use crate::router::route::Override;
 use crate::wire::backend::{ready_for_query, CLOSE_COMPLETE, PARSE_COMPLETE};
@@ -446,24 +447,6 @@ impl Session {
         self.dispatch(msg)
     }
 
-    /// Checks out a server of `shard`; on failure tells the client (as PostgreSQL would for
-    /// a message of type `tag`) and returns false.
-    async fn checkout_or_report(&mut self, shard: usize, role: Role, tag: u8) -> bool {
-        match self.checkout(shard, role).await {
-            Ok(()) => true,
-            Err(err) => {
-                warn!(client = %self.peer, error = %err, "no server for client");
-                err.to_client().encode(&mut self.cout);
-                if tag == b'Q' || tag == b'F' {
-                    self.ready();
-                } else {
-                    self.skip_until_sync = true;
-                }
-                false
-            }
-        }
-    }
-
     /// Sends ReadyForQuery with the status pgDog itself knows.
     fn ready(&mut self) {
         let status = self.local_status();
@@ -618,76 +601,6 @@ impl Session {
             &stmt.rest,
         ));
         self.pending.push(entry, &mut self.cout);
-    }
-
-    /// A server of `shard` for `role`: the balancing strategy's host first, then the
-    /// others. A replica that cannot give a connection is banned and the next host tried;
-    /// nothing was sent yet, so the client sees an error only when every host failed.
-    async fn get_server(&self, shard: usize, role: Role) -> Result<Guard, BackendError> {
-        let shard = self
-            .login
-            .cluster
-            .shards
-            .get(shard)
-            .cloned()
-            .ok_or(BackendError::Closed)?;
-        let mut last = BackendError::Closed;
-        let candidates = if self.catalog_only {
-            shard.peek_candidates(role)
-        } else {
-            shard.candidates(role)
-        };
-        for host in candidates {
-            host.stats
-                .picks
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            match host.pool.get().await {
-                Ok(server) => return Ok(server),
-                // A replica whose pool stays busy (it may hang without breaking its
-                // connections): try another for reads, without a ban.
-                Err(err @ BackendError::CheckoutTimeout(_)) if role == Role::Replica => {
-                    last = err;
-                }
-                Err(err) if err.is_unreachable() => {
-                    warn!(server = %host.pool.addr, error = %err, role = ?host.role, "server unreachable; trying another");
-                    shard.failed(&host);
-                    last = err;
-                }
-                Err(err) => return Err(err),
-            }
-        }
-        Err(last)
-    }
-
-    async fn checkout(&mut self, shard: usize, role: Role) -> Result<(), BackendError> {
-        let server = self.get_server(shard, role).await?;
-        self.server_role = role;
-        if server.params_fingerprint != self.params.fingerprint() {
-            if let Some(sql) = self.params.sync_sql(&server.params) {
-                debug!(client = %self.peer, %sql, "syncing session parameters");
-                self.sout.extend_from_slice(&frontend::query(&sql));
-                self.pending
-                    .push(Entry::Swallow(Kind::Query), &mut self.cout);
-            }
-        }
-        let mut slot = self.slot.lock().unwrap_or_else(|e| e.into_inner());
-        slot.clear();
-        slot.push(Target {
-            addr: server.peer,
-            pid: server.backend_key.0,
-            secret: server.backend_key.1,
-        });
-        drop(slot);
-        if let Some(begin) = self.deferred_begin.take() {
-            // The client's BEGIN, answered by pgDog earlier, now opens the transaction on
-            // the shard the transaction reached.
-            self.sout.extend_from_slice(&begin);
-            self.pending
-                .push(Entry::Swallow(Kind::Query), &mut self.cout);
-        }
-        self.server = Some(server);
-        self.shard = shard;
-        Ok(())
     }
 }
 

@@ -1,5 +1,6 @@
-//! The server side of a session: reading its replies, handing the server back at the end
-//! of a transaction, and cleaning up after a client that left.
+//! The server side of a session: reading its replies, settling what it still owes before
+//! pgDog answers itself or moves on, handing the server back at the end of a
+//! transaction, and cleaning up after a client that left.
 
 use tracing::{info, warn};
 
@@ -145,5 +146,50 @@ impl Session {
                 Err(_) => warn!("server cleanup timed out; closing it"),
             }
         });
+    }
+
+    /// Reads what the attached server still owes the client, so it can join the fan at a
+    /// statement boundary.
+    pub(super) async fn settle_attached(&mut self) -> Result<(), BackendError> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        if let Some(server) = self.server.as_deref_mut() {
+            // Messages of earlier pipelined statements may still wait to be written; their
+            // replies are what the server owes.
+            if !self.sout.is_empty() {
+                if let Err(err) = server.stream.write_all(&self.sout).await {
+                    if !self.retry().await {
+                        return Err(self.lost_while_settling(err));
+                    }
+                }
+                self.sout.clear();
+            }
+        }
+        while !self.pending.is_idle() {
+            let Some(server) = self.server.as_deref_mut() else {
+                return Ok(());
+            };
+            super::reserve(&mut server.rbuf);
+            let lost = match server.stream.read_buf(&mut server.rbuf).await {
+                Ok(0) => std::io::ErrorKind::UnexpectedEof.into(),
+                Ok(_) => {
+                    self.on_server_data();
+                    continue;
+                }
+                Err(err) => err,
+            };
+            // A read the server died in the middle of runs again elsewhere, if it may.
+            if !self.retry().await {
+                return Err(self.lost_while_settling(lost));
+            }
+        }
+        Ok(())
+    }
+
+    /// The attached server is gone and its request cannot run elsewhere.
+    fn lost_while_settling(&mut self, err: std::io::Error) -> BackendError {
+        self.replay = None;
+        self.server = None;
+        self.pending.clear();
+        BackendError::Io(err)
     }
 }

@@ -1,0 +1,102 @@
+//! Getting a server for the session: the balancing strategy's pick among a shard's hosts
+//! (banning replicas that cannot give a connection), then making it the client's: session
+//! parameters synced, the cancel slot pointed at it, a deferred BEGIN sent first.
+
+use tracing::{debug, warn};
+
+use super::super::cancel::Target;
+use super::super::pending::{Entry, Kind};
+use super::Session;
+use crate::backend::{BackendError, Guard};
+use crate::config::Role;
+use crate::wire::frontend;
+
+impl Session {
+    /// Checks out a server of `shard`; on failure tells the client (as PostgreSQL would for
+    /// a message of type `tag`) and returns false.
+    pub(super) async fn checkout_or_report(&mut self, shard: usize, role: Role, tag: u8) -> bool {
+        match self.checkout(shard, role).await {
+            Ok(()) => true,
+            Err(err) => {
+                warn!(client = %self.peer, error = %err, "no server for client");
+                err.to_client().encode(&mut self.cout);
+                if tag == b'Q' || tag == b'F' {
+                    self.ready();
+                } else {
+                    self.skip_until_sync = true;
+                }
+                false
+            }
+        }
+    }
+
+    /// A server of `shard` for `role`: the balancing strategy's host first, then the
+    /// others. A replica that cannot give a connection is banned and the next host tried;
+    /// nothing was sent yet, so the client sees an error only when every host failed.
+    pub(super) async fn get_server(&self, shard: usize, role: Role) -> Result<Guard, BackendError> {
+        let shard = self
+            .login
+            .cluster
+            .shards
+            .get(shard)
+            .cloned()
+            .ok_or(BackendError::Closed)?;
+        let mut last = BackendError::Closed;
+        let candidates = if self.catalog_only {
+            shard.peek_candidates(role)
+        } else {
+            shard.candidates(role)
+        };
+        for host in candidates {
+            host.stats
+                .picks
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            match host.pool.get().await {
+                Ok(server) => return Ok(server),
+                // A replica whose pool stays busy (it may hang without breaking its
+                // connections): try another for reads, without a ban.
+                Err(err @ BackendError::CheckoutTimeout(_)) if role == Role::Replica => {
+                    last = err;
+                }
+                Err(err) if err.is_unreachable() => {
+                    warn!(server = %host.pool.addr, error = %err, role = ?host.role, "server unreachable; trying another");
+                    shard.failed(&host);
+                    last = err;
+                }
+                Err(err) => return Err(err),
+            }
+        }
+        Err(last)
+    }
+
+    pub(super) async fn checkout(&mut self, shard: usize, role: Role) -> Result<(), BackendError> {
+        let server = self.get_server(shard, role).await?;
+        self.server_role = role;
+        if server.params_fingerprint != self.params.fingerprint() {
+            if let Some(sql) = self.params.sync_sql(&server.params) {
+                debug!(client = %self.peer, %sql, "syncing session parameters");
+                self.sout.extend_from_slice(&frontend::query(&sql));
+                self.pending
+                    .push(Entry::Swallow(Kind::Query), &mut self.cout);
+            }
+        }
+        let mut slot = self.slot.lock().unwrap_or_else(|e| e.into_inner());
+        slot.clear();
+        slot.push(Target {
+            addr: server.peer,
+            pid: server.backend_key.0,
+            secret: server.backend_key.1,
+        });
+        drop(slot);
+        if let Some(begin) = self.deferred_begin.take() {
+            // The client's BEGIN, answered by pgDog earlier, now opens the transaction on
+            // the shard the transaction reached.
+            self.sout.extend_from_slice(&begin);
+            self.pending
+                .push(Entry::Swallow(Kind::Query), &mut self.cout);
+        }
+        self.server = Some(server);
+        self.shard = shard;
+        Ok(())
+    }
+}
