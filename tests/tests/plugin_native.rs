@@ -392,43 +392,40 @@ async fn bound_parameters_reach_the_plugin() {
 async fn a_library_without_pgdog_route_query_or_with_config_is_refused() {
     let server = shared_server().await;
     let tenant = server.tenant("native_refused", PasswordKind::Scram).await;
-    let cfg = |block: &str| {
-        Config::new(free_port())
+    // Start-up must fail, and the log must say `why`.
+    let refused = |block: String, why: &'static str| {
+        let c = Config::new(free_port())
             .tenant(&tenant, server.port())
-            .raw(block)
+            .raw(&block);
+        async move {
+            let (status, log) =
+                Pgdog::run_to_exit(&c.pgdog_toml(), &c.users_toml(), Duration::from_secs(30)).await;
+            assert!(!status.success());
+            assert!(log.contains(why), "{log}");
+        }
     };
     let no_symbol = plugin_native("tests/plugins/native/no_symbol.c", &[]);
-    let c = cfg(&native_block("broken", &no_symbol, ""));
-    let (status, log) =
-        Pgdog::run_to_exit(&c.pgdog_toml(), &c.users_toml(), Duration::from_secs(30)).await;
-    assert!(!status.success());
-    assert!(log.contains("does not export pgdog_route_query"), "{log}");
+    refused(
+        native_block("broken", &no_symbol, ""),
+        "does not export pgdog_route_query",
+    )
+    .await;
     let chaos = plugin_native("tests/plugins/native/chaos.c", &[]);
-    let c = cfg(&native_block("chaos", &chaos, "config = { a = 1 }"));
-    let (status, log) =
-        Pgdog::run_to_exit(&c.pgdog_toml(), &c.users_toml(), Duration::from_secs(30)).await;
-    assert!(!status.success());
-    assert!(
-        log.contains("key `config` cannot be used with a native plugin"),
-        "{log}"
-    );
-    let c = cfg(&native_block("chaos", &chaos, "timeout_ms = 5"));
-    let (status, log) =
-        Pgdog::run_to_exit(&c.pgdog_toml(), &c.users_toml(), Duration::from_secs(30)).await;
-    assert!(!status.success());
-    assert!(log.contains("key `timeout_ms` cannot be enforced"), "{log}");
-    let c = cfg(&native_block(
-        "gone",
-        std::path::Path::new("pgdog_no_such_plugin"),
-        "",
-    ));
-    let (status, log) =
-        Pgdog::run_to_exit(&c.pgdog_toml(), &c.users_toml(), Duration::from_secs(30)).await;
-    assert!(!status.success());
-    assert!(
-        log.contains("libpgdog_no_such_plugin.so is not on the library path"),
-        "{log}"
-    );
+    refused(
+        native_block("chaos", &chaos, "config = { a = 1 }"),
+        "key `config` cannot be used with a native plugin",
+    )
+    .await;
+    refused(
+        native_block("chaos", &chaos, "timeout_ms = 5"),
+        "key `timeout_ms` cannot be enforced",
+    )
+    .await;
+    refused(
+        native_block("gone", std::path::Path::new("pgdog_no_such_plugin"), ""),
+        "libpgdog_no_such_plugin.so is not on the library path",
+    )
+    .await;
 }
 
 #[tokio::test]

@@ -64,8 +64,10 @@ impl Session {
                         let verdict = self.ask_plugins(sql, summaries, &params).await;
                         match verdict.decision {
                             Decision::Pass => {}
-                            Decision::SplitCopy(split) => {
-                                match self.plugin_copy(summaries, verdict.plugin.as_deref(), split) {
+                            // What the plugin said of the COPY's options is informational: pgDog reads
+                // them from the statement, as the servers will.
+                Decision::SplitCopy(_) => {
+                                match self.plugin_copy(summaries, verdict.plugin.as_deref()) {
                                     Ok((t, copy)) => {
                                         target = Some(t);
                                         route.copy = Some(copy);

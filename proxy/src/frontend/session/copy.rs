@@ -106,17 +106,16 @@ impl Session {
                 Ok(Some((_, index))) => Some(*index),
                 _ => None,
             };
-            let delimiter = copy
-                .delimiter
-                .and_then(|c| u8::try_from(c).ok())
-                .unwrap_or(if copy.csv { b',' } else { b'\t' });
+            // The splitter's format already knows the COPY's delimiter (or its default).
+            let format = format();
+            let delimiter = format.delimiter;
             self.fan_copy = Some(FanCopy {
                 out: vec![BytesMut::new(); shards.len()],
                 shards,
                 splitter: None,
                 plugin: Some(PluginSplitter {
                     copy: plugin,
-                    rows: RowSplitter::new(format(), column.unwrap_or(0)),
+                    rows: RowSplitter::new(format, column.unwrap_or(0)),
                     sharding_column: column,
                     delimiter,
                 }),

@@ -12,7 +12,7 @@ use super::plugin_copy::PluginCopy;
 use super::Session;
 use crate::config::Role;
 use crate::plugins::chain::PLUGIN_FAILED;
-use crate::plugins::{Context, CopySplit, Respond, Target, Verdict};
+use crate::plugins::{Context, Respond, Target, Verdict};
 use crate::router::route::{Params, Shards};
 use crate::router::statement::{Command, Statement};
 use crate::wire::backend::{command_complete, data_row, row_description_typed};
@@ -102,7 +102,6 @@ impl Session {
         &self,
         statements: &[Statement],
         plugin: Option<&str>,
-        _split: CopySplit,
     ) -> Result<(Target, PluginCopy), ErrorResponse> {
         let name = plugin.unwrap_or("?");
         let refuse = |why: &str| {

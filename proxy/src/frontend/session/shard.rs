@@ -159,8 +159,10 @@ impl Session {
             let verdict = self.ask_plugins(sql, &summaries, &Params::default()).await;
             match verdict.decision {
                 Decision::Pass => {}
-                Decision::SplitCopy(split) => {
-                    match self.plugin_copy(&summaries, verdict.plugin.as_deref(), split) {
+                // What the plugin said of the COPY's options is informational: pgDog reads
+                // them from the statement, as the servers will.
+                Decision::SplitCopy(_) => {
+                    match self.plugin_copy(&summaries, verdict.plugin.as_deref()) {
                         Ok((t, copy)) => {
                             target = Some(t);
                             self.copy_split = Some(copy);
