@@ -8,16 +8,16 @@
 
 use crate::types::Statement;
 
-impl Statement {
+impl Statement<'_> {
     /// The pairs of the leading comment, in order. Empty when there is no comment.
     pub fn comment_pairs(&self) -> Vec<(&str, &str)> {
-        self.comment.as_deref().map(pairs).unwrap_or_default()
+        self.comment().map(pairs).unwrap_or_default()
     }
 
     /// The value of `key` (ASCII case-insensitive) in the leading comment; the first one
     /// when it appears twice.
     pub fn comment_value(&self, key: &str) -> Option<&str> {
-        let comment = self.comment.as_deref()?;
+        let comment = self.comment()?;
         pairs(comment)
             .into_iter()
             .find(|(k, _)| k.eq_ignore_ascii_case(key))
@@ -154,10 +154,11 @@ mod tests {
     fn statement_lookup_is_case_insensitive() {
         let mut stmt = statement(Command::Select, "/* Tenant: acme */ SELECT 1");
         stmt.comment = Some("Tenant: acme".into());
-        assert_eq!(stmt.comment_value("tenant"), Some("acme"));
-        assert_eq!(stmt.comment_value("shard"), None);
-        assert_eq!(stmt.comment_pairs(), vec![("Tenant", "acme")]);
+        let tagged = Statement::from(stmt.clone());
+        assert_eq!(tagged.comment_value("tenant"), Some("acme"));
+        assert_eq!(tagged.comment_value("shard"), None);
+        assert_eq!(tagged.comment_pairs(), vec![("Tenant", "acme")]);
         stmt.comment = None;
-        assert_eq!(stmt.comment_value("tenant"), None);
+        assert_eq!(Statement::from(stmt).comment_value("tenant"), None);
     }
 }

@@ -8,6 +8,7 @@
 
 use std::cell::RefCell;
 
+use crate::bindings::pgdog::router::types::{Context as HostContext, Statement as HostStatement};
 use crate::plugin::Plugin;
 use crate::types::{Context, Decision, PluginInfo, QueryOutcome, Statement};
 
@@ -46,22 +47,23 @@ macro_rules! export_plugin {
                 }
 
                 fn route(
-                    statement: $crate::types::Statement,
-                    context: $crate::types::Context,
+                    statement: &$crate::__private::HostStatement,
+                    context: &$crate::__private::HostContext,
                 ) -> $crate::types::Decision {
-                    INSTANCE.with(|instance| instance.route(&statement, &context))
+                    INSTANCE.with(|instance| instance.route_lent(statement, context))
                 }
 
                 fn after_query(
-                    statement: $crate::types::Statement,
-                    context: $crate::types::Context,
+                    statement: &$crate::__private::HostStatement,
+                    context: &$crate::__private::HostContext,
                     outcome: $crate::types::QueryOutcome,
                 ) {
-                    INSTANCE.with(|instance| instance.after_query(&statement, &context, &outcome))
+                    INSTANCE
+                        .with(|instance| instance.after_query_lent(statement, context, &outcome))
                 }
             }
 
-    $crate::__private::export_router!(PgdogPluginExports with_types_in $crate::bindings);
+            $crate::__private::export_router!(PgdogPluginExports with_types_in $crate::bindings);
         };
     };
 }
@@ -90,14 +92,40 @@ impl<P: Plugin> Instance<P> {
         })
     }
 
-    pub fn route(&self, statement: &Statement, context: &Context) -> Decision {
+    /// `route` with what pgDog lent the call.
+    pub fn route_lent(&self, statement: &HostStatement, context: &HostContext) -> Decision {
+        self.route(
+            &Statement::from_host(statement),
+            &Context::from_host(context),
+        )
+    }
+
+    pub fn after_query_lent(
+        &self,
+        statement: &HostStatement,
+        context: &HostContext,
+        outcome: &QueryOutcome,
+    ) {
+        self.after_query(
+            &Statement::from_host(statement),
+            &Context::from_host(context),
+            outcome,
+        );
+    }
+
+    pub fn route(&self, statement: &Statement<'_>, context: &Context<'_>) -> Decision {
         match &*self.plugin.borrow() {
             Some(plugin) => plugin.route(statement, context),
             None => Decision::Pass,
         }
     }
 
-    pub fn after_query(&self, statement: &Statement, context: &Context, outcome: &QueryOutcome) {
+    pub fn after_query(
+        &self,
+        statement: &Statement<'_>,
+        context: &Context<'_>,
+        outcome: &QueryOutcome,
+    ) {
         if let Some(plugin) = &*self.plugin.borrow() {
             plugin.after_query(statement, context, outcome);
         }
@@ -159,10 +187,10 @@ mod tests {
     #[test]
     fn route_before_init_passes() {
         let instance = Instance::<Fixed>::new();
-        let stmt = statement(Command::Select, "SELECT 1");
-        assert_eq!(instance.route(&stmt, &context(2)), Decision::Pass);
+        let stmt = Statement::from(statement(Command::Select, "SELECT 1"));
+        assert_eq!(instance.route(&stmt, &context(2).into()), Decision::Pass);
         // And the hook is a no-op rather than a panic.
-        instance.after_query(&stmt, &context(2), &outcome());
+        instance.after_query(&stmt, &context(2).into(), &outcome());
     }
 
     #[test]
@@ -171,12 +199,12 @@ mod tests {
         let info = instance.init("1", "1.2.3").unwrap();
         assert_eq!(info.version, "1.2.3");
         assert!(info.wants_after_query);
-        let stmt = statement(Command::Select, "SELECT 1");
+        let stmt = Statement::from(statement(Command::Select, "SELECT 1"));
         assert_eq!(
-            instance.route(&stmt, &context(2)),
+            instance.route(&stmt, &context(2).into()),
             Decision::route_to(1, Role::Any)
         );
-        instance.after_query(&stmt, &context(2), &outcome());
+        instance.after_query(&stmt, &context(2).into(), &outcome());
         let seen = instance.plugin.borrow().as_ref().unwrap().seen.get();
         assert_eq!(seen, 1);
     }
@@ -186,9 +214,9 @@ mod tests {
         let instance = Instance::<Fixed>::new();
         instance.init("1", "1").unwrap();
         assert_eq!(instance.init("x", "2").unwrap_err(), "not a shard");
-        let stmt = statement(Command::Select, "SELECT 1");
+        let stmt = Statement::from(statement(Command::Select, "SELECT 1"));
         assert_eq!(
-            instance.route(&stmt, &context(2)),
+            instance.route(&stmt, &context(2).into()),
             Decision::route_to(1, Role::Any)
         );
     }
@@ -197,7 +225,7 @@ mod tests {
     fn failed_first_init_keeps_passing() {
         let instance = Instance::<Fixed>::new();
         assert!(instance.init("x", "1").is_err());
-        let stmt = statement(Command::Select, "SELECT 1");
-        assert_eq!(instance.route(&stmt, &context(2)), Decision::Pass);
+        let stmt = Statement::from(statement(Command::Select, "SELECT 1"));
+        assert_eq!(instance.route(&stmt, &context(2).into()), Decision::Pass);
     }
 }

@@ -15,7 +15,7 @@
 //!     }
 //!
 //!     fn route(&self, statement: &Statement, context: &Context) -> Decision {
-//!         if statement.command == Command::Select && !statement.writes && context.shards == 1 {
+//!         if statement.command() == Command::Select && !statement.writes() && context.shards() == 1 {
 //!             Decision::route(Shards::Any, Role::Replica)
 //!         } else {
 //!             Decision::Pass
@@ -28,8 +28,11 @@
 //!
 //! # Layout
 //!
-//! - [`types`]: the contract's types (`Statement`, `Context`, `Decision`, …) under their
-//!   Rust names, re-exported from the generated bindings.
+//! - [`types`]: the contract's types (`Decision`, `Predicate`, …) under their Rust names,
+//!   re-exported from the generated bindings, and the two a call lends:
+//! - `statement` and `context`: [`Statement`] and [`Context`], which fetch each field from
+//!   pgDog on first use and keep it for the call; built from `StatementFields` /
+//!   `ContextFields` in tests.
 //! - [`plugin`]: the [`Plugin`] trait a plugin implements.
 //! - `export`: the [`export_plugin!`] macro and the one-instance slot behind it.
 //! - [`decision`]: constructors for decisions (`Decision::route_to`, `Decision::reject`, …).
@@ -45,11 +48,14 @@
 //! - [`testing`]: hand-built statements and contexts for native unit tests.
 //! - [`prelude`]: everything above a plugin usually needs, for a glob import.
 //!
-//! **Architecture invariant:** only `host`, `log` and the generated export glue touch the
-//! component ABI. Everything else is plain Rust over the contract's types, so plugin logic
-//! built on it runs in native `cargo test` without a wasm runtime.
+//! **Architecture invariant:** only `host`, `log`, the fetching inside `statement` and
+//! `context`, and the generated export glue touch the component ABI. Everything else is
+//! plain Rust over the contract's types, so plugin logic built on it runs in native
+//! `cargo test` without a wasm runtime (a statement built from fields never fetches).
 
 #[doc(hidden)]
+// The generated glue for `after-query` takes the flattened outcome as a dozen arguments.
+#[allow(clippy::too_many_arguments)]
 pub mod bindings {
     // Public but hidden: the `export_plugin!` expansion in the plugin's crate names the
     // generated export glue through this path.
@@ -65,6 +71,7 @@ pub mod bindings {
 
 pub mod comment;
 pub mod config;
+mod context;
 pub mod decision;
 mod export;
 pub mod host;
@@ -73,17 +80,22 @@ pub mod plugin;
 pub mod prelude;
 pub mod query;
 pub mod sqlstate;
+mod statement;
 pub mod testing;
 pub mod types;
 pub mod value;
 
 pub use plugin::Plugin;
+pub use types::{Context, Statement};
 pub use value::Resolved;
 
 /// What the `export_plugin!` expansion needs from this crate. Not part of the API.
 #[doc(hidden)]
 pub mod __private {
     pub use crate::bindings::__export_router as export_router;
+    pub use crate::bindings::pgdog::router::types::{
+        Context as HostContext, Statement as HostStatement,
+    };
     pub use crate::bindings::Guest;
     pub use crate::export::Instance;
 }

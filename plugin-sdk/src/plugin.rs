@@ -2,7 +2,8 @@
 //!
 //! pgDog calls a component's three exports; the SDK turns those calls into methods on one
 //! value of the author's type, created by [`Plugin::init`] from the configuration. The
-//! hooks take the statement and context by reference because a plugin only inspects them.
+//! hooks take the statement and context by reference because a plugin only inspects them;
+//! both fetch a field from pgDog the first time it is read, so reading fewer costs less.
 
 use crate::types::{Context, Decision, QueryOutcome, Statement};
 
@@ -22,11 +23,16 @@ pub trait Plugin: Sized + 'static {
 
     /// Decides where one statement goes. [`Decision::Pass`] defers to the next plugin of
     /// the chain, and to pgDog's built-in router after the last.
-    fn route(&self, statement: &Statement, context: &Context) -> Decision;
+    fn route(&self, statement: &Statement<'_>, context: &Context<'_>) -> Decision;
 
     /// Runs after a statement finished, when [`Plugin::WANTS_AFTER_QUERY`] is true. It is
     /// off the client's path and cannot change what the client sees.
-    fn after_query(&self, statement: &Statement, context: &Context, outcome: &QueryOutcome) {
+    fn after_query(
+        &self,
+        statement: &Statement<'_>,
+        context: &Context<'_>,
+        outcome: &QueryOutcome,
+    ) {
         let _ = (statement, context, outcome);
     }
 }

@@ -7,13 +7,14 @@
 //! Column and table names are compared exactly: pgDog reports them as PostgreSQL folds
 //! them, so an unquoted `TENANT_ID` in the query is already `tenant_id`.
 
-use crate::types::{Context, Insert, Predicate, Statement, Table};
+use crate::statement::Field;
+use crate::types::{Context, Insert, Predicate, Statement, Table, Value};
 use crate::value::Resolved;
 
-impl Statement {
+impl Statement<'_> {
     /// The first predicate on `column`, whatever its qualifier.
     pub fn predicate(&self, column: &str) -> Option<&Predicate> {
-        self.predicates.iter().find(|p| p.column == column)
+        self.predicates().iter().find(|p| p.column == column)
     }
 
     /// The first predicate on `column` of `table`: qualified by the table's name (also as
@@ -21,13 +22,13 @@ impl Statement {
     /// statement reads that table. Use it when joined tables share a column name.
     pub fn table_predicate(&self, table: &str, column: &str) -> Option<&Predicate> {
         let aliases: Vec<&str> = self
-            .tables
+            .tables()
             .iter()
             .filter(|t| t.name == table)
             .filter_map(|t| t.alias.as_deref())
             .collect();
-        let reads_table = self.tables.iter().any(|t| t.name == table);
-        self.predicates.iter().find(|p| {
+        let reads_table = self.tables().iter().any(|t| t.name == table);
+        self.predicates().iter().find(|p| {
             p.column == column
                 && match p.qualifier.as_deref() {
                     None => reads_table,
@@ -40,33 +41,43 @@ impl Statement {
 
     /// The values `column` is compared to in the WHERE clause (one for `=`, several for
     /// `IN`), with `$n` resolved. `None` when no predicate constrains the column.
-    pub fn column_values(&self, column: &str, context: &Context) -> Option<Vec<Resolved>> {
+    pub fn column_values(&self, column: &str, context: &Context<'_>) -> Option<Vec<Resolved>> {
+        if let Some(values) = self.fetch_unless_loaded(Field::Predicates, column) {
+            return values.map(|values| resolve_all(&values, context));
+        }
         self.predicate(column).map(|p| p.resolve(context))
     }
 
     /// The value each INSERT row gives `column`, with `$n` resolved. `None` when the
     /// statement is not an `INSERT … VALUES` naming that column.
-    pub fn insert_values(&self, column: &str, context: &Context) -> Option<Vec<Resolved>> {
-        self.insert.as_ref()?.column_values(column, context)
+    pub fn insert_values(&self, column: &str, context: &Context<'_>) -> Option<Vec<Resolved>> {
+        if let Some(values) = self.fetch_unless_loaded(Field::Insert, column) {
+            return values.map(|values| resolve_all(&values, context));
+        }
+        self.insert()?.column_values(column, context)
     }
 
     /// The first table the statement names `name`, in any schema.
     pub fn table(&self, name: &str) -> Option<&Table> {
-        self.tables.iter().find(|t| t.name == name)
+        self.tables().iter().find(|t| t.name == name)
     }
 }
 
 impl Predicate {
     /// The values compared to, with `$n` resolved.
-    pub fn resolve(&self, context: &Context) -> Vec<Resolved> {
-        self.values.iter().map(|v| v.resolve(context)).collect()
+    pub fn resolve(&self, context: &Context<'_>) -> Vec<Resolved> {
+        resolve_all(&self.values, context)
     }
+}
+
+fn resolve_all(values: &[Value], context: &Context<'_>) -> Vec<Resolved> {
+    values.iter().map(|v| v.resolve(context)).collect()
 }
 
 impl Insert {
     /// The value each row gives `column`, with `$n` resolved; `None` when the column list
     /// does not name it (or names no columns, so positions are unknown).
-    pub fn column_values(&self, column: &str, context: &Context) -> Option<Vec<Resolved>> {
+    pub fn column_values(&self, column: &str, context: &Context<'_>) -> Option<Vec<Resolved>> {
         let index = self.columns.iter().position(|c| c == column)?;
         Some(
             self.rows
@@ -102,9 +113,9 @@ fn names_table(qualifier: &str, table: &str) -> bool {
 mod tests {
     use super::*;
     use crate::testing::{context, predicate, statement, table, text_param};
-    use crate::types::{Command, Value};
+    use crate::types::{Command, ContextFields, Value};
 
-    fn join() -> Statement {
+    fn join() -> Statement<'static> {
         let mut stmt = statement(
             Command::Select,
             "SELECT * FROM users u JOIN orders ON orders.user_id = u.id WHERE u.id = 1 AND orders.id = 2",
@@ -126,7 +137,7 @@ mod tests {
                 ..predicate("id", vec![Value::Integer(2)])
             },
         ];
-        stmt
+        stmt.into()
     }
 
     #[test]
@@ -158,9 +169,10 @@ mod tests {
             ..table("users")
         }];
         stmt.predicates = vec![predicate("id", vec![Value::Integer(1)])];
+        let stmt = Statement::from(stmt);
         assert!(stmt.table_predicate("users", "id").is_some());
         assert!(stmt.table_predicate("orders", "id").is_none());
-        assert_eq!(stmt.tables[0].qualified_name(), "app.users");
+        assert_eq!(stmt.tables()[0].qualified_name(), "app.users");
     }
 
     #[test]
@@ -181,10 +193,11 @@ mod tests {
             "k",
             vec![Value::Param(1), Value::Text("b".into()), Value::Null],
         )];
-        let ctx = Context {
+        let stmt = Statement::from(stmt);
+        let ctx = Context::from(ContextFields {
             params: vec![text_param("a")],
             ..context(2)
-        };
+        });
         assert_eq!(
             stmt.column_values("k", &ctx).unwrap(),
             vec![
@@ -211,20 +224,24 @@ mod tests {
                 vec![Value::Integer(3)],
             ],
         });
-        let ctx = Context {
+        let ctx = Context::from(ContextFields {
             params: vec![text_param("a")],
             ..context(1)
-        };
+        });
         assert_eq!(
-            stmt.insert_values("k", &ctx).unwrap(),
+            Statement::from(stmt.clone())
+                .insert_values("k", &ctx)
+                .unwrap(),
             vec![
                 Resolved::Text("a".into()),
                 Resolved::Text("b".into()),
                 Resolved::Unknown
             ]
         );
-        assert!(stmt.insert_values("missing", &ctx).is_none());
+        assert!(Statement::from(stmt.clone())
+            .insert_values("missing", &ctx)
+            .is_none());
         stmt.insert.as_mut().unwrap().columns.clear();
-        assert!(stmt.insert_values("k", &ctx).is_none());
+        assert!(Statement::from(stmt).insert_values("k", &ctx).is_none());
     }
 }

@@ -1,14 +1,16 @@
 //! Hand-built statements and contexts for native unit tests.
 //!
-//! pgDog builds these records from the parse tree; a plugin's tests build them by hand.
-//! These start every field empty so a test sets only what its case is about, with struct
-//! update syntax: `Context { in_transaction: true, ..context(1) }`.
+//! pgDog builds statements from the parse tree; a plugin's tests build their fields by
+//! hand and turn them into the [`Statement`](crate::Statement) and
+//! [`Context`](crate::types::Context) a plugin reads with `.into()`. These start every
+//! field empty so a test sets only what its case is about, with struct update syntax:
+//! `ContextFields { in_transaction: true, ..context(1) }`.
 
-use crate::types::{Command, Context, Param, Predicate, Statement, Table, Value};
+use crate::types::{Command, ContextFields, Param, Predicate, StatementFields, Table, Value};
 
 /// A statement of `command` with text `sql` and every other field empty or false.
-pub fn statement(command: Command, sql: &str) -> Statement {
-    Statement {
+pub fn statement(command: Command, sql: &str) -> StatementFields {
+    StatementFields {
         sql: sql.to_string(),
         command,
         tables: Vec::new(),
@@ -31,8 +33,8 @@ pub fn statement(command: Command, sql: &str) -> Statement {
 
 /// A context for database `pgdog`, user `pgdog`, with `shards` shards, no replicas, no
 /// transaction and no parameters.
-pub fn context(shards: u32) -> Context {
-    Context {
+pub fn context(shards: u32) -> ContextFields {
+    ContextFields {
         database: "pgdog".to_string(),
         user: "pgdog".to_string(),
         shards,

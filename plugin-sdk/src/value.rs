@@ -59,7 +59,7 @@ impl Resolved {
 
 impl Value {
     /// The value, with `$n` looked up in the context's bound parameters.
-    pub fn resolve(&self, context: &Context) -> Resolved {
+    pub fn resolve(&self, context: &Context<'_>) -> Resolved {
         match self {
             Value::Integer(value) => Resolved::Integer(*value),
             Value::Text(text) => Resolved::Text(text.clone()),
@@ -89,29 +89,23 @@ impl Param {
     }
 }
 
-impl Context {
-    /// The parameter bound to `$position` (1-based), if the client bound that many.
-    pub fn param(&self, position: u16) -> Option<&Param> {
-        let index = usize::from(position).checked_sub(1)?;
-        self.params.get(index)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::testing::{binary_param, context, null_param, text_param};
+    use crate::types::ContextFields;
 
-    fn with_params(params: Vec<Param>) -> Context {
-        Context {
+    fn with_params(params: Vec<Param>) -> Context<'static> {
+        ContextFields {
             params,
             ..context(1)
         }
+        .into()
     }
 
     #[test]
     fn literals_resolve_to_themselves() {
-        let ctx = context(1);
+        let ctx = Context::from(context(1));
         assert_eq!(Value::Integer(-7).resolve(&ctx), Resolved::Integer(-7));
         assert_eq!(
             Value::Text("acme".into()).resolve(&ctx),

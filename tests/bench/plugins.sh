@@ -3,8 +3,8 @@
 # runs against one PostgreSQL through two pgDogs that both route every statement (a
 # sharded_tables entry on pgbench_accounts.aid): one with the built-in router alone, one
 # with the tenant-router plugin (plugins/tenant-router) deciding every query
-# (it reads `aid` from the WHERE clause or the bound parameter and hashes it through the
-# host, so each call converts the statement, runs the guest and calls back into pgDog).
+# (it asks pgDog for the values of `aid` in the WHERE clause and for the bound parameter,
+# so each call runs the guest and calls back into pgDog for what it reads).
 # Rounds interleaved, medians reported, and each pgDog's CPU time per transaction.
 #
 # Usage: tests/bench/plugins.sh   Knobs: DURATION=8 ROUNDS=3 SCALE=10 CLIENTS=10

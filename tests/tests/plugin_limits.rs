@@ -193,8 +193,11 @@ async fn bound_parameters_reach_the_plugin() {
         "{}",
         describe(&err)
     );
+    // The whole list, and each position: `$0` and one past the end are nothing.
     assert!(
-        describe(&err).contains("[\"abc\", \"xyz\"]"),
+        describe(&err).contains(
+            "params: [\"abc\", \"xyz\"] $0=None $1=Some(\"abc\") $2=Some(\"xyz\") $3=None"
+        ),
         "{}",
         describe(&err)
     );

@@ -15,7 +15,7 @@ use crate::show;
 
 /// Rejects a statement on a denied table, or an UPDATE/DELETE without WHERE; answers a
 /// configured `SHOW`; passes everything else.
-pub fn decide(guard: &Guard, statement: &Statement) -> Decision {
+pub fn decide(guard: &Guard, statement: &Statement<'_>) -> Decision {
     if let Some((table, entry)) = denied(guard, statement) {
         return Reject::new(
             sqlstate::INSUFFICIENT_PRIVILEGE,
@@ -29,10 +29,10 @@ pub fn decide(guard: &Guard, statement: &Statement) -> Decision {
         .into();
     }
     if guard.require_where
-        && matches!(statement.command, Command::Update | Command::Delete)
-        && !statement.has_where
+        && matches!(statement.command(), Command::Update | Command::Delete)
+        && !statement.has_where()
     {
-        let verb = if statement.command == Command::Update {
+        let verb = if statement.command() == Command::Update {
             "UPDATE"
         } else {
             "DELETE"
@@ -46,8 +46,8 @@ pub fn decide(guard: &Guard, statement: &Statement) -> Decision {
         ))
         .into();
     }
-    if statement.command == Command::Show {
-        if let Some(table) = show::name(&statement.sql).and_then(|name| guard.show.get(&name)) {
+    if statement.command() == Command::Show {
+        if let Some(table) = show::name(statement.sql()).and_then(|name| guard.show.get(&name)) {
             return Decision::respond(table.columns.iter().cloned(), table.rows.clone());
         }
     }
@@ -55,8 +55,11 @@ pub fn decide(guard: &Guard, statement: &Statement) -> Decision {
 }
 
 /// The first table of the statement on the deny list, with the entry that denies it.
-fn denied<'a>(guard: &'a Guard, statement: &'a Statement) -> Option<(&'a Table, &'a DeniedTable)> {
-    statement.tables.iter().find_map(|table| {
+fn denied<'a>(
+    guard: &'a Guard,
+    statement: &'a Statement<'_>,
+) -> Option<(&'a Table, &'a DeniedTable)> {
+    statement.tables().iter().find_map(|table| {
         guard
             .deny_tables
             .iter()
@@ -90,6 +93,11 @@ mod tests {
     use super::*;
     use pgdog_plugin_sdk::testing::{statement, table};
 
+    /// `decide` over hand-built fields.
+    fn decide(guard: &Guard, stmt: &StatementFields) -> Decision {
+        super::decide(guard, &stmt.clone().into())
+    }
+
     fn guard() -> Guard {
         Guard::parse(
             r#"{"deny_tables": ["audit_log", "app.secrets"],
@@ -98,7 +106,7 @@ mod tests {
         .unwrap()
     }
 
-    fn on_tables(command: Command, tables: Vec<Table>) -> Statement {
+    fn on_tables(command: Command, tables: Vec<Table>) -> StatementFields {
         let mut stmt = statement(command, "…");
         stmt.tables = tables;
         stmt.has_where = true;

@@ -11,8 +11,8 @@ use pgdog_plugin_sdk::prelude::*;
 use crate::config::Config;
 
 /// Routes `statement` to the primary or a replica of the shards pgDog picks, or passes.
-pub fn decide(config: &Config, statement: &Statement, context: &Context) -> Decision {
-    if !context.has_replicas {
+pub fn decide(config: &Config, statement: &Statement<'_>, context: &Context<'_>) -> Decision {
+    if !context.has_replicas() {
         return Decision::Pass;
     }
     match role_for(config, statement, context) {
@@ -22,16 +22,16 @@ pub fn decide(config: &Config, statement: &Statement, context: &Context) -> Deci
 }
 
 /// The role `statement` needs, or `None` when the plugin has no opinion.
-pub fn role_for(config: &Config, statement: &Statement, context: &Context) -> Option<Role> {
-    if statement.parse_error.is_some() {
+pub fn role_for(config: &Config, statement: &Statement<'_>, context: &Context<'_>) -> Option<Role> {
+    if statement.parse_error().is_some() {
         return None;
     }
     // A transaction sees its own writes only on the primary, and every statement of it
     // must reach the same server.
-    if context.in_transaction {
+    if context.in_transaction() {
         return Some(Role::Primary);
     }
-    match statement.command {
+    match statement.command() {
         // Transaction control and session settings belong with the session's writes.
         Command::Begin | Command::Commit | Command::Rollback | Command::Savepoint | Command::Set => {
             Some(Role::Primary)
@@ -46,7 +46,7 @@ pub fn role_for(config: &Config, statement: &Statement, context: &Context) -> Op
         | Command::Listen
         | Command::Notify => Some(Role::Primary),
         Command::Select | Command::Show | Command::CopyTo => {
-            if statement.writes || calls_write_function(config, statement) {
+            if statement.writes() || calls_write_function(config, statement) {
                 Some(Role::Primary)
             } else {
                 Some(Role::Replica)
@@ -56,9 +56,9 @@ pub fn role_for(config: &Config, statement: &Statement, context: &Context) -> Op
     }
 }
 
-fn calls_write_function(config: &Config, statement: &Statement) -> bool {
+fn calls_write_function(config: &Config, statement: &Statement<'_>) -> bool {
     statement
-        .functions
+        .functions()
         .iter()
         .any(|f| config.write_functions.contains(f))
 }
@@ -73,18 +73,18 @@ mod tests {
     }
 
     /// One shard with a replica, outside a transaction.
-    fn replicated() -> Context {
-        Context {
+    fn replicated() -> ContextFields {
+        ContextFields {
             has_replicas: true,
             ..context(1)
         }
     }
 
-    fn decide_for(stmt: &Statement, ctx: &Context) -> Decision {
-        decide(&config(), stmt, ctx)
+    fn decide_for(stmt: &StatementFields, ctx: &ContextFields) -> Decision {
+        decide(&config(), &stmt.clone().into(), &ctx.clone().into())
     }
 
-    fn select(functions: &[&str]) -> Statement {
+    fn select(functions: &[&str]) -> StatementFields {
         let mut stmt = statement(Command::Select, "SELECT …");
         stmt.functions = functions.iter().map(|f| f.to_string()).collect();
         stmt
@@ -168,7 +168,7 @@ mod tests {
                 "{command:?}"
             );
         }
-        let in_transaction = Context {
+        let in_transaction = ContextFields {
             in_transaction: true,
             ..replicated()
         };
@@ -194,7 +194,7 @@ mod tests {
 
     #[test]
     fn sharded_databases_keep_their_shards_and_unreplicated_ones_pass() {
-        let sharded = Context {
+        let sharded = ContextFields {
             shards: 2,
             ..replicated()
         };

@@ -22,50 +22,29 @@ pub type Hash<'a> = &'a dyn Fn(&str, u32) -> Result<u32, String>;
 
 /// Routes `statement` to the shard(s) of the tenant(s) it names, with role `any`;
 /// passes when it names none.
-pub fn decide(config: &Config, statement: &Statement, context: &Context, hash: Hash) -> Decision {
+pub fn decide(
+    config: &Config,
+    statement: &Statement<'_>,
+    context: &Context<'_>,
+    hash: Hash,
+) -> Decision {
     let Some(found) = tenant::find(config, statement, context) else {
         return Decision::Pass;
     };
+    let shard_count = context.shards();
+    // Most statements name one tenant: no set to build.
+    if let [tenant] = found.tenants.as_slice() {
+        return match shard_of(config, &found, tenant, shard_count, context, hash) {
+            Ok(shard) => Decision::route_to(shard, Role::Any),
+            Err(decision) => decision,
+        };
+    }
     let mut shards = BTreeSet::new();
     for tenant in &found.tenants {
-        let shard = match config.tenants.get(tenant) {
-            Some(&shard) => shard,
-            None => match config.unknown {
-                Unknown::Pass => return Decision::Pass,
-                Unknown::Reject => {
-                    return Reject::new(
-                        sqlstate::UNDEFINED_OBJECT,
-                        format!("unknown tenant \"{tenant}\""),
-                    )
-                    .with_detail(format!(
-                        "The tenant was read from {}.",
-                        found.source.describe(config)
-                    ))
-                    .into()
-                }
-                Unknown::Hash => match hash(tenant, context.shards) {
-                    Ok(shard) => shard,
-                    Err(error) => {
-                        return Decision::reject(
-                            sqlstate::INTERNAL_ERROR,
-                            format!("tenant-router cannot hash tenant \"{tenant}\": {error}"),
-                        )
-                    }
-                },
-            },
+        match shard_of(config, &found, tenant, shard_count, context, hash) {
+            Ok(shard) => shards.insert(shard),
+            Err(decision) => return decision,
         };
-        if shard >= context.shards {
-            return Reject::new(
-                sqlstate::CONFIG_FILE_ERROR,
-                format!(
-                    "tenant \"{tenant}\" is mapped to shard {shard}, but database \"{}\" has {} shard(s)",
-                    context.database, context.shards
-                ),
-            )
-            .with_detail("Shards are numbered from 0; fix the tenants map of tenant-router.")
-            .into();
-        }
-        shards.insert(shard);
     }
     let shards: Vec<u32> = shards.into_iter().collect();
     if shards.len() == 1 {
@@ -84,11 +63,68 @@ pub fn decide(config: &Config, statement: &Statement, context: &Context, hash: H
     Decision::route(Shards::Many(shards), Role::Any)
 }
 
+/// The shard of one tenant, or the decision that ends the statement instead (pass,
+/// reject) when the map cannot place it.
+fn shard_of(
+    config: &Config,
+    found: &tenant::Found,
+    tenant: &str,
+    shard_count: u32,
+    context: &Context<'_>,
+    hash: Hash,
+) -> Result<u32, Decision> {
+    let shard = match config.tenants.get(tenant) {
+        Some(&shard) => shard,
+        None => match config.unknown {
+            Unknown::Pass => return Err(Decision::Pass),
+            Unknown::Reject => {
+                return Err(Reject::new(
+                    sqlstate::UNDEFINED_OBJECT,
+                    format!("unknown tenant \"{tenant}\""),
+                )
+                .with_detail(format!(
+                    "The tenant was read from {}.",
+                    found.source.describe(config)
+                ))
+                .into())
+            }
+            Unknown::Hash => hash(tenant, shard_count).map_err(|error| {
+                Decision::reject(
+                    sqlstate::INTERNAL_ERROR,
+                    format!("tenant-router cannot hash tenant \"{tenant}\": {error}"),
+                )
+            })?,
+        },
+    };
+    if shard >= shard_count {
+        return Err(Reject::new(
+            sqlstate::CONFIG_FILE_ERROR,
+            format!(
+                "tenant \"{tenant}\" is mapped to shard {shard}, but database \"{}\" has {shard_count} shard(s)",
+                context.database()
+            ),
+        )
+        .with_detail("Shards are numbered from 0; fix the tenants map of tenant-router.")
+        .into());
+    }
+    Ok(shard)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use pgdog_plugin_sdk::testing::{binary_param, context, predicate, statement, text_param};
     use pgdog_plugin_sdk::types::Insert;
+
+    /// `decide` over hand-built fields.
+    fn decide(
+        config: &Config,
+        stmt: &StatementFields,
+        ctx: &ContextFields,
+        hash: Hash,
+    ) -> Decision {
+        super::decide(config, &stmt.clone().into(), &ctx.clone().into(), hash)
+    }
 
     fn config(unknown: &str) -> Config {
         Config::parse(&format!(
@@ -106,7 +142,7 @@ mod tests {
         panic!("hash called for a mapped tenant")
     }
 
-    fn select_where(values: Vec<Value>) -> Statement {
+    fn select_where(values: Vec<Value>) -> StatementFields {
         let mut stmt = statement(
             Command::Select,
             "SELECT * FROM orders WHERE tenant_id IN (…)",
@@ -115,7 +151,7 @@ mod tests {
         stmt
     }
 
-    fn insert(tenants: &[&str]) -> Statement {
+    fn insert(tenants: &[&str]) -> StatementFields {
         let mut stmt = statement(
             Command::Insert,
             "INSERT INTO orders (tenant_id, n) VALUES …",
@@ -151,7 +187,7 @@ mod tests {
         // `tenant_id = $1` bound in binary: to a text column the bytes are the string, to
         // an integer column a big-endian integer.
         let stmt = select_where(vec![Value::Param(1)]);
-        let text = Context {
+        let text = ContextFields {
             params: vec![binary_param(b"acme")],
             ..context(2)
         };
@@ -159,7 +195,7 @@ mod tests {
             decide(&config("reject"), &stmt, &text, &no_hash),
             Decision::route_to(0, Role::Any)
         );
-        let integer = Context {
+        let integer = ContextFields {
             params: vec![binary_param(&7i32.to_be_bytes())],
             ..context(2)
         };
@@ -174,7 +210,7 @@ mod tests {
     #[test]
     fn in_list_spanning_shards_goes_to_both() {
         let stmt = select_where(vec![Value::Text("acme".into()), Value::Param(1)]);
-        let ctx = Context {
+        let ctx = ContextFields {
             params: vec![text_param("globex")],
             ..context(2)
         };
@@ -304,7 +340,7 @@ mod tests {
     #[test]
     fn null_tenant_names_none() {
         let stmt = select_where(vec![Value::Param(1)]);
-        let ctx = Context {
+        let ctx = ContextFields {
             params: vec![pgdog_plugin_sdk::testing::null_param()],
             ..context(2)
         };

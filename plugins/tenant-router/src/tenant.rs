@@ -42,7 +42,7 @@ pub struct Found {
 }
 
 /// The tenants of `statement`, or `None` when no place names one conclusively.
-pub fn find(config: &Config, statement: &Statement, context: &Context) -> Option<Found> {
+pub fn find(config: &Config, statement: &Statement<'_>, context: &Context<'_>) -> Option<Found> {
     let from_values = |source, values: Option<Vec<Resolved>>| {
         tenants_of(&values?, config.data_type).map(|tenants| Found { source, tenants })
     };
@@ -90,6 +90,11 @@ mod tests {
     use pgdog_plugin_sdk::testing::{context, predicate, statement, text_param};
     use pgdog_plugin_sdk::types::Insert;
 
+    /// `find` over hand-built fields.
+    fn find(config: &Config, stmt: &StatementFields, ctx: &ContextFields) -> Option<Found> {
+        super::find(config, &stmt.clone().into(), &ctx.clone().into())
+    }
+
     fn config() -> Config {
         Config::parse("{}").unwrap()
     }
@@ -104,7 +109,7 @@ mod tests {
             "tenant_id",
             vec![Value::Text("acme".into()), Value::Param(1)],
         )];
-        let ctx = Context {
+        let ctx = ContextFields {
             params: vec![text_param("globex")],
             ..context(2)
         };

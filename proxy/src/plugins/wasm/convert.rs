@@ -2,85 +2,84 @@
 
 use super::bindings::pgdog::router::types as wit;
 use crate::config::Role;
-use crate::plugins::{AfterQuery, Context, Decision, Respond, Target};
+use crate::plugins::{AfterQuery, Decision, Respond, Target};
 use crate::router::route::{Params, Shards};
 use crate::router::statement::{Command, SortKey, Statement, Value};
 use crate::wire::ErrorResponse;
 
-pub fn statement(stmt: &Statement, sql: &str) -> wit::Statement {
-    wit::Statement {
-        sql: sql.to_string(),
-        command: command(stmt.command),
-        tables: stmt
-            .tables
-            .iter()
-            .map(|t| wit::Table {
-                schema: t.schema.clone(),
-                name: t.name.clone(),
-                alias: t.alias.clone(),
-                written: t.written,
-            })
-            .collect(),
-        predicates: stmt
-            .predicates
-            .iter()
-            .map(|p| wit::Predicate {
-                qualifier: p.qualifier.clone(),
-                column: p.column.clone(),
-                values: p.values.iter().map(value).collect(),
-            })
-            .collect(),
-        insert: stmt.insert.as_ref().map(|i| wit::Insert {
-            columns: i.columns.clone(),
-            rows: i
-                .rows
-                .iter()
-                .map(|r| r.iter().map(value).collect())
-                .collect(),
-        }),
-        order_by: stmt
-            .order_by
-            .iter()
-            .map(|o| wit::OrderBy {
-                key: match &o.key {
-                    SortKey::Column(c) => wit::SortKey::Column(c.clone()),
-                    SortKey::Position(p) => {
-                        wit::SortKey::Position(u32::try_from(*p).unwrap_or(u32::MAX))
-                    }
-                    SortKey::Expression => wit::SortKey::Expression,
-                },
-                descending: o.descending,
-                nulls_first: o.nulls_first,
-            })
-            .collect(),
-        limit: stmt.limit.as_ref().map(value),
-        offset: stmt.offset.as_ref().map(value),
-        targets: stmt.targets.clone(),
-        functions: stmt.functions.clone(),
-        writes: stmt.writes,
-        read_only_transaction: stmt.read_only_transaction,
-        comment: stmt.comment.clone(),
-        set: stmt.set.as_ref().map(|s| wit::SetCommand {
-            name: s.name.clone(),
-            value: s.value.clone(),
-            local: s.local,
-        }),
-        copy: stmt.copy.as_ref().map(|c| wit::CopyOptions {
-            columns: c.columns.clone(),
-            csv: c.csv,
-            binary: c.binary,
-            header: c.header,
-            delimiter: c
-                .delimiter
-                .unwrap_or(if c.csv { ',' } else { '\t' })
-                .to_string(),
-        }),
-        parse_error: stmt.parse_error.clone(),
-        has_where: stmt.has_where,
-    }
+pub fn tables(stmt: &Statement) -> Vec<wit::Table> {
+    stmt.tables
+        .iter()
+        .map(|t| wit::Table {
+            schema: t.schema.clone(),
+            name: t.name.clone(),
+            alias: t.alias.clone(),
+            written: t.written,
+        })
+        .collect()
 }
 
-fn command(c: Command) -> wit::Command {
+pub fn predicates(stmt: &Statement) -> Vec<wit::Predicate> {
+    stmt.predicates
+        .iter()
+        .map(|p| wit::Predicate {
+            qualifier: p.qualifier.clone(),
+            column: p.column.clone(),
+            values: p.values.iter().map(value).collect(),
+        })
+        .collect()
+}
+
+pub fn insert(stmt: &Statement) -> Option<wit::Insert> {
+    stmt.insert.as_ref().map(|i| wit::Insert {
+        columns: i.columns.clone(),
+        rows: i
+            .rows
+            .iter()
+            .map(|r| r.iter().map(value).collect())
+            .collect(),
+    })
+}
+
+pub fn order_by(stmt: &Statement) -> Vec<wit::OrderBy> {
+    stmt.order_by
+        .iter()
+        .map(|o| wit::OrderBy {
+            key: match &o.key {
+                SortKey::Column(c) => wit::SortKey::Column(c.clone()),
+                SortKey::Position(p) => {
+                    wit::SortKey::Position(u32::try_from(*p).unwrap_or(u32::MAX))
+                }
+                SortKey::Expression => wit::SortKey::Expression,
+            },
+            descending: o.descending,
+            nulls_first: o.nulls_first,
+        })
+        .collect()
+}
+
+pub fn set(stmt: &Statement) -> Option<wit::SetCommand> {
+    stmt.set.as_ref().map(|s| wit::SetCommand {
+        name: s.name.clone(),
+        value: s.value.clone(),
+        local: s.local,
+    })
+}
+
+pub fn copy(stmt: &Statement) -> Option<wit::CopyOptions> {
+    stmt.copy.as_ref().map(|c| wit::CopyOptions {
+        columns: c.columns.clone(),
+        csv: c.csv,
+        binary: c.binary,
+        header: c.header,
+        delimiter: c
+            .delimiter
+            .unwrap_or(if c.csv { ',' } else { '\t' })
+            .to_string(),
+    })
+}
+
+pub fn command(c: Command) -> wit::Command {
     match c {
         Command::Select => wit::Command::Select,
         Command::SelectForUpdate => wit::Command::SelectForUpdate,
@@ -102,7 +101,7 @@ fn command(c: Command) -> wit::Command {
     }
 }
 
-fn value(v: &Value) -> wit::Value {
+pub fn value(v: &Value) -> wit::Value {
     match v {
         Value::Integer(i) => wit::Value::Integer(*i),
         Value::Text(t) => wit::Value::Text(t.clone()),
@@ -112,42 +111,24 @@ fn value(v: &Value) -> wit::Value {
     }
 }
 
-pub fn context(ctx: &Context<'_>) -> wit::Context {
-    wit::Context {
-        database: ctx.database.to_string(),
-        user: ctx.user.to_string(),
-        shards: u32::try_from(ctx.shards).unwrap_or(u32::MAX),
-        has_replicas: ctx.has_replicas,
-        in_transaction: ctx.in_transaction,
-        params: params(ctx.params),
-    }
+pub fn params(p: &Params) -> Vec<wit::Param> {
+    (0..p.values.len()).filter_map(|i| param(p, i)).collect()
 }
 
-fn params(p: &Params) -> Vec<wit::Param> {
-    p.values
-        .iter()
-        .enumerate()
-        .map(|(i, v)| wit::Param {
-            value: v.clone(),
-            binary: match p.formats.len() {
-                0 => false,
-                1 => p.formats[0] == 1,
-                _ => p.formats.get(i).copied() == Some(1),
-            },
-        })
-        .collect()
+/// Parameter `index` (0-based), with its format.
+pub fn param(p: &Params, index: usize) -> Option<wit::Param> {
+    Some(wit::Param {
+        value: p.values.get(index)?.clone(),
+        binary: match p.formats.len() {
+            0 => false,
+            1 => p.formats[0] == 1,
+            _ => p.formats.get(index).copied() == Some(1),
+        },
+    })
 }
 
-pub fn after_query(event: &AfterQuery) -> (wit::Statement, wit::Context, wit::QueryOutcome) {
-    let ctx = Context {
-        database: &event.database,
-        user: &event.user,
-        shards: event.shards,
-        has_replicas: event.has_replicas,
-        in_transaction: event.in_transaction,
-        params: &event.params,
-    };
-    let outcome = wit::QueryOutcome {
+pub fn outcome(event: &AfterQuery) -> wit::QueryOutcome {
+    wit::QueryOutcome {
         shards: event
             .outcome
             .shards
@@ -164,12 +145,7 @@ pub fn after_query(event: &AfterQuery) -> (wit::Statement, wit::Context, wit::Qu
                 sqlstate: sqlstate.clone(),
                 message: message.clone(),
             }),
-    };
-    (
-        statement(&event.statement, &event.sql),
-        context(&ctx),
-        outcome,
-    )
+    }
 }
 
 pub fn decision(d: wit::Decision) -> Decision {

@@ -16,6 +16,9 @@ use crate::config::plugins::MAX_MEMORY_MB;
 /// How often the engine's epoch advances: the granularity of call deadlines.
 pub const TICK: Duration = Duration::from_millis(1);
 
+/// Set to `1` to write a perf map of compiled plugin code, for profiling plugins.
+pub const PERF_MAP_ENV: &str = "PGDOG_PLUGIN_PERF_MAP";
+
 /// How much of each pooled fiber stack stays resident between calls.
 const STACK_KEEP_RESIDENT: usize = 128 << 10;
 
@@ -51,6 +54,10 @@ impl WasmEngine {
             .concurrency_support(false)
             .epoch_interruption(true)
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        if std::env::var_os(PERF_MAP_ENV).is_some_and(|v| v == "1") {
+            // `perf` can then name plugin functions (it reads /tmp/perf-PID.map).
+            config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+        }
         let engine = Engine::new(&config)?;
         let ticker = engine.weak();
         std::thread::Builder::new()

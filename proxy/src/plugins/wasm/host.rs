@@ -11,6 +11,7 @@ use wasmtime_wasi::p2::{OutputStream, Pollable, StreamResult};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::bindings::pgdog::router::{host, types};
+use super::lent::Lent;
 use crate::router::hash::{shard_for, KeyType, KeyValue};
 
 /// Who a plugin is, for its log lines and its `config` import.
@@ -34,6 +35,8 @@ pub struct HostState {
     table: ResourceTable,
     pub limits: StoreLimits,
     identity: Arc<Identity>,
+    /// What the call in progress lends the guest (see `lent.rs`).
+    pub(super) lent: Option<Lent>,
 }
 
 impl HostState {
@@ -54,6 +57,7 @@ impl HostState {
             table: ResourceTable::new(),
             limits,
             identity,
+            lent: None,
         }
     }
 }

@@ -7,6 +7,7 @@
 mod convert;
 mod engine;
 mod host;
+mod lent;
 
 pub mod bindings {
     wasmtime::component::bindgen!({
@@ -19,7 +20,7 @@ pub mod bindings {
 use std::sync::{Arc, Mutex};
 
 use tracing::debug;
-use wasmtime::component::{HasSelf, Linker};
+use wasmtime::component::{HasSelf, Linker, Resource};
 use wasmtime::{Store, StoreLimitsBuilder, Trap};
 
 pub(crate) use engine::prepare_cache_dir;
@@ -111,9 +112,9 @@ impl WasmPlugin {
             .map_err(|e| format!("{e:#}"))?;
         let pre = linker
             .instantiate_pre(&component)
-            .map_err(|e| format!("its imports do not match pgdog:router@0.1.0: {e:#}"))?;
+            .map_err(|e| format!("its imports do not match pgdog:router@0.2.0: {e:#}"))?;
         let pre = bindings::RouterPre::new(pre)
-            .map_err(|e| format!("its exports do not match pgdog:router@0.1.0: {e:#}"))?;
+            .map_err(|e| format!("its exports do not match pgdog:router@0.2.0: {e:#}"))?;
         let identity = Arc::new(Identity {
             name: config.name.clone(),
             version: Default::default(),
@@ -220,12 +221,19 @@ impl WasmPlugin {
         ctx: &Context<'_>,
     ) -> Result<Decision, PluginError> {
         let mut instance = self.take().await?;
-        let (stmt, ctx) = (convert::statement(stmt, sql), convert::context(ctx));
+        // SAFETY: the loan ends right after the call; if this future is dropped mid-call,
+        // `instance` (and its store) is dropped with it and never reused.
+        unsafe { instance.store.data_mut().lend(stmt, sql, ctx) };
         instance.store.set_epoch_deadline(ticks(self.timeout_ms));
         let answer = instance
             .router
-            .call_route(&mut instance.store, &stmt, &ctx)
+            .call_route(
+                &mut instance.store,
+                Resource::new_borrow(0),
+                Resource::new_borrow(0),
+            )
             .await;
+        instance.store.data_mut().end_loan();
         match answer {
             Ok(decision) => {
                 self.give_back(instance);
@@ -240,13 +248,35 @@ impl WasmPlugin {
         let Ok(mut instance) = self.take().await else {
             return;
         };
-        let (stmt, ctx, outcome) = convert::after_query(&event);
+        let outcome = convert::outcome(&event);
+        let ctx = Context {
+            database: &event.database,
+            user: &event.user,
+            shards: event.shards,
+            has_replicas: event.has_replicas,
+            in_transaction: event.in_transaction,
+            params: &event.params,
+        };
+        // SAFETY: as in `call_route`: the loan ends after the call, and `event`, `ctx` and
+        // the store all live in this future.
+        unsafe {
+            instance
+                .store
+                .data_mut()
+                .lend(&event.statement, &event.sql, &ctx)
+        };
         instance.store.set_epoch_deadline(ticks(self.timeout_ms));
         let started = std::time::Instant::now();
         let result = instance
             .router
-            .call_after_query(&mut instance.store, &stmt, &ctx, &outcome)
+            .call_after_query(
+                &mut instance.store,
+                Resource::new_borrow(0),
+                Resource::new_borrow(0),
+                &outcome,
+            )
             .await;
+        instance.store.data_mut().end_loan();
         self.stats.record(started.elapsed(), result.is_err());
         match result {
             Ok(()) => self.give_back(instance),

@@ -3,6 +3,9 @@
 //! answer nonsense on purpose. Config: `{"version": "2", "fail_init": true,
 //! "audit": true}`.
 
+// The generated glue for `after-query` takes the flattened outcome as a dozen arguments.
+#![allow(clippy::too_many_arguments)]
+
 wit_bindgen::generate!({
     path: "../../../wit",
     world: "router",
@@ -12,7 +15,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 use pgdog::router::host::{log, shard_for};
-use pgdog::router::types::{Level, Reject, Rewrite, Role, Route, ShardKey, Shards};
+use pgdog::router::types::{Level, Param, Reject, Respond, Rewrite, Role, Route, ShardKey, Shards};
 
 static AUDIT: AtomicBool = AtomicBool::new(false);
 /// Memory kept alive by `eat`, so the allocator cannot give it back.
@@ -35,8 +38,9 @@ impl Guest for Chaos {
         })
     }
 
-    fn route(statement: Statement, context: Context) -> Decision {
-        let Some(comment) = statement.comment.as_deref() else {
+    fn route(statement: &Statement, context: &Context) -> Decision {
+        let comment = statement.comment();
+        let Some(comment) = comment.as_deref() else {
             return Decision::Pass;
         };
         let Some(order) = comment.strip_prefix("chaos:").map(str::trim) else {
@@ -66,10 +70,11 @@ impl Guest for Chaos {
             "log" => {
                 log(
                     Level::Warn,
-                    &format!("chaos saw {} shard(s)", context.shards),
+                    &format!("chaos saw {} shard(s)", context.shards()),
                 );
                 Decision::Pass
             }
+            "fields" => fields(statement, context),
             "bad-shard" => any(Shards::One(999)),
             "bad-sqlstate" => Decision::Reject(Reject {
                 sqlstate: "nope".into(),
@@ -77,27 +82,31 @@ impl Guest for Chaos {
                 detail: None,
             }),
             "params" => {
-                // Refuses with the bound parameters it was given, as text.
-                let values: Vec<String> = context
-                    .params
-                    .iter()
-                    .map(|p| {
-                        p.value
-                            .as_ref()
-                            .map_or("NULL".into(), |v| String::from_utf8_lossy(v).into_owned())
-                    })
+                // Refuses with the bound parameters it was given, as text: all of them,
+                // then each asked for by position (one past the end too).
+                let text = |p: &Param| {
+                    p.value
+                        .as_ref()
+                        .map_or("NULL".into(), |v| String::from_utf8_lossy(v).into_owned())
+                };
+                let values: Vec<String> = context.params().iter().map(text).collect();
+                let count = values.len() as u32;
+                let each: Vec<String> = (0..=count + 1)
+                    .map(|n| format!("${n}={:?}", context.param(n).as_ref().map(text)))
                     .collect();
                 Decision::Reject(Reject {
                     sqlstate: "P0001".into(),
-                    message: format!("params: {values:?}"),
+                    message: format!("params: {values:?} {}", each.join(" ")),
                     detail: None,
                 })
             }
             other => {
                 if let Some(key) = other.strip_prefix("hash ") {
-                    let shard =
-                        shard_for(&ShardKey::Integer(key.parse().unwrap_or(0)), context.shards)
-                            .unwrap_or(0);
+                    let shard = shard_for(
+                        &ShardKey::Integer(key.parse().unwrap_or(0)),
+                        context.shards(),
+                    )
+                    .unwrap_or(0);
                     return any(Shards::One(shard));
                 }
                 if let Some(sql) = other.strip_prefix("rewrite ") {
@@ -114,18 +123,69 @@ impl Guest for Chaos {
         }
     }
 
-    fn after_query(statement: Statement, _context: Context, outcome: QueryOutcome) {
+    fn after_query(statement: &Statement, _context: &Context, outcome: QueryOutcome) {
         if AUDIT.load(Ordering::Relaxed) {
             let error = outcome.error.map(|e| e.sqlstate).unwrap_or_default();
             log(
                 Level::Info,
                 &format!(
                     "audit: {} rows={} shards={:?} error={error}",
-                    statement.sql, outcome.rows, outcome.shards
+                    statement.sql(),
+                    outcome.rows,
+                    outcome.shards
                 ),
             );
         }
     }
+}
+
+/// Answers with every field the statement and context methods return, one row each, so
+/// tests see exactly what a plugin reads through the contract.
+fn fields(statement: &Statement, context: &Context) -> Decision {
+    let rows = [
+        ("sql", statement.sql()),
+        ("command", format!("{:?}", statement.command())),
+        ("tables", format!("{:?}", statement.tables())),
+        ("predicates", format!("{:?}", statement.predicates())),
+        (
+            "predicate-values k",
+            format!("{:?}", statement.predicate_values("k")),
+        ),
+        ("insert", format!("{:?}", statement.insert())),
+        (
+            "insert-values k",
+            format!("{:?}", statement.insert_values("k")),
+        ),
+        ("order-by", format!("{:?}", statement.order_by())),
+        ("limit", format!("{:?}", statement.limit())),
+        ("offset", format!("{:?}", statement.offset())),
+        ("targets", format!("{:?}", statement.targets())),
+        ("functions", format!("{:?}", statement.functions())),
+        ("writes", format!("{:?}", statement.writes())),
+        (
+            "read-only-transaction",
+            format!("{:?}", statement.read_only_transaction()),
+        ),
+        ("comment", format!("{:?}", statement.comment())),
+        ("set", format!("{:?}", statement.set())),
+        ("copy", format!("{:?}", statement.copy())),
+        ("parse-error", format!("{:?}", statement.parse_error())),
+        ("has-where", format!("{:?}", statement.has_where())),
+        ("database", context.database()),
+        ("user", context.user()),
+        ("shards", format!("{:?}", context.shards())),
+        ("has-replicas", format!("{:?}", context.has_replicas())),
+        ("in-transaction", format!("{:?}", context.in_transaction())),
+        ("params", format!("{:?}", context.params())),
+        ("param 1", format!("{:?}", context.param(1))),
+    ];
+    Decision::Respond(Respond {
+        columns: vec!["field".into(), "value".into()],
+        rows: rows
+            .into_iter()
+            .map(|(field, value)| vec![Some(field.to_string()), Some(value)])
+            .collect(),
+    })
 }
 
 export!(Chaos);
