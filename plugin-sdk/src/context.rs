@@ -3,6 +3,7 @@
 use std::cell::OnceCell;
 
 use crate::bindings::pgdog::router::types as wit;
+use crate::statement::loaded;
 use crate::types::Param;
 
 /// Every field of a context, as plain data, for tests (see [`crate::testing::context`]).
@@ -116,11 +117,15 @@ impl From<ContextFields> for Context<'static> {
 }
 
 impl std::fmt::Debug for Context<'_> {
-    /// Only the fields fetched so far: printing must not fetch the rest.
+    /// The fields fetched so far: printing must not fetch the rest.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Context")
-            .field("database", &self.database.get())
-            .field("shards", &self.shards.get())
-            .finish_non_exhaustive()
+        let mut out = f.debug_struct("Context");
+        loaded(&mut out, "database", &self.database);
+        loaded(&mut out, "user", &self.user);
+        loaded(&mut out, "shards", &self.shards);
+        loaded(&mut out, "has_replicas", &self.has_replicas);
+        loaded(&mut out, "in_transaction", &self.in_transaction);
+        loaded(&mut out, "params", &self.params);
+        out.finish_non_exhaustive()
     }
 }

@@ -63,7 +63,7 @@ macro_rules! export_plugin {
                 }
             }
 
-            $crate::__private::export_router!(PgdogPluginExports with_types_in $crate::bindings);
+    $crate::__private::export_router!(PgdogPluginExports with_types_in $crate::bindings);
         };
     };
 }

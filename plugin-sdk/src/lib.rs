@@ -64,7 +64,7 @@ pub mod bindings {
         world: "router",
         pub_export_macro: true,
         export_macro_name: "__export_router",
-        // Decisions and statements are compared in plugin tests.
+        // Decisions and the records inside a statement are compared in plugin tests.
         additional_derives: [PartialEq, Eq],
     });
 }

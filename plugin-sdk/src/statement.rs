@@ -239,11 +239,64 @@ impl From<StatementFields> for Statement<'static> {
 }
 
 impl std::fmt::Debug for Statement<'_> {
-    /// Only the fields fetched so far: printing must not fetch the rest.
+    /// The fields fetched so far: printing must not fetch the rest.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Statement")
-            .field("sql", &self.sql.get())
-            .field("command", &self.command.get())
-            .finish_non_exhaustive()
+        let mut out = f.debug_struct("Statement");
+        loaded(&mut out, "sql", &self.sql);
+        loaded(&mut out, "command", &self.command);
+        loaded(&mut out, "tables", &self.tables);
+        loaded(&mut out, "predicates", &self.predicates);
+        loaded(&mut out, "insert", &self.insert);
+        loaded(&mut out, "order_by", &self.order_by);
+        loaded(&mut out, "limit", &self.limit);
+        loaded(&mut out, "offset", &self.offset);
+        loaded(&mut out, "targets", &self.targets);
+        loaded(&mut out, "functions", &self.functions);
+        loaded(&mut out, "writes", &self.writes);
+        loaded(
+            &mut out,
+            "read_only_transaction",
+            &self.read_only_transaction,
+        );
+        loaded(&mut out, "comment", &self.comment);
+        loaded(&mut out, "set", &self.set);
+        loaded(&mut out, "copy", &self.copy);
+        loaded(&mut out, "parse_error", &self.parse_error);
+        loaded(&mut out, "has_where", &self.has_where);
+        out.finish_non_exhaustive()
+    }
+}
+
+/// Adds `name` to a debug print when its cell is filled.
+pub(crate) fn loaded<T: std::fmt::Debug>(
+    out: &mut std::fmt::DebugStruct<'_, '_>,
+    name: &str,
+    cell: &OnceCell<T>,
+) {
+    if let Some(value) = cell.get() {
+        out.field(name, value);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{predicate, statement};
+
+    #[test]
+    fn built_statements_answer_every_method_and_print_them() {
+        let mut fields = statement(Command::Delete, "DELETE FROM t WHERE k = 1");
+        fields.predicates = vec![predicate("k", vec![Value::Integer(1)])];
+        fields.has_where = true;
+        fields.writes = true;
+        let stmt = Statement::from(fields);
+        assert_eq!(stmt.command(), Command::Delete);
+        assert_eq!(stmt.predicates()[0].column, "k");
+        assert!(stmt.has_where() && stmt.writes());
+        assert_eq!(stmt.comment(), None);
+        let printed = format!("{stmt:?}");
+        assert!(printed.contains("command: Command::Delete"), "{printed}");
+        assert!(printed.contains("column: \"k\""), "{printed}");
+        assert!(printed.contains("has_where: true"), "{printed}");
     }
 }

@@ -1,6 +1,7 @@
-//! Measures one route call into a wasm or native (.so) plugin, the way a session makes it: the statement
-//! and context converted to the contract's types, an instance taken from the pool, the call
-//! under its deadline, the decision converted back and checked by the chain.
+//! Measures one route call into a wasm or native (.so) plugin, the way a session makes it:
+//! an instance taken from the pool, the statement and context lent to it (wasm) or
+//! converted to the C ABI (native), the call under its deadline, the decision converted
+//! back and checked by the chain.
 //!
 //! Run with
 //! `cargo run --release -p pgdog --example plugin_call -- PLUGIN.wasm [JSON-CONFIG]`,

@@ -91,6 +91,17 @@ async fn every_statement_and_context_method_reports_the_query() {
     assert_eq!(insert["predicate-values k"], "None");
     assert_eq!(insert["has-where"], "false");
 
+    // A row too short to reach the column (PostgreSQL refuses it later) has no value
+    // there; no column list means no column can be found.
+    let short = fields(
+        &client,
+        "/* chaos: fields */ INSERT INTO t (id, k) VALUES (1)",
+    )
+    .await;
+    assert_eq!(short["insert-values k"], "Some([Value::Expression])");
+    let unnamed = fields(&client, "/* chaos: fields */ INSERT INTO t VALUES (1, 'a')").await;
+    assert_eq!(unnamed["insert-values k"], "None");
+
     client.batch_execute("BEGIN").await.unwrap();
     let set = fields(&client, "/* chaos: fields */ SET LOCAL search_path = app").await;
     assert_eq!(set["command"], "Command::Set");

@@ -26,8 +26,15 @@ pub struct Lent {
 
 // SAFETY: the pointers are shared references in disguise, to `Sync` data (a statement
 // summary, a string, a context of strings and parameters); sending them to another thread
-// is as sound as sending the references.
+// is as sound as sending the references. The assertion below keeps that true.
 unsafe impl Send for Lent {}
+
+const _: () = {
+    const fn shared_safely<T: Sync + ?Sized>() {}
+    shared_safely::<Statement>();
+    shared_safely::<str>();
+    shared_safely::<Context<'static>>();
+};
 
 impl HostState {
     /// Lends `statement`, `sql` and `context` to the next call on this store.

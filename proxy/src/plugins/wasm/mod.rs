@@ -332,10 +332,12 @@ impl Plugin for WasmPlugin {
     }
 }
 
-/// Epoch ticks for a deadline of `ms` milliseconds.
+/// Epoch ticks for a deadline of `ms` milliseconds. The next tick may come at any moment,
+/// so one more is added: a call is stopped between `ms` and `ms` plus a tick after it
+/// started, never before.
 fn ticks(ms: u64) -> u64 {
     let tick = TICK.as_millis().max(1) as u64;
-    ms.div_ceil(tick).max(1)
+    ms.div_ceil(tick) + 1
 }
 
 /// Error text as one line: wasmtime's parse errors print byte arrays over many lines.
@@ -346,4 +348,20 @@ fn one_line(text: &str) -> String {
 fn first_line(text: &str) -> String {
     let line = text.lines().next().unwrap_or(text);
     line.chars().take(300).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deadlines_are_never_shorter_than_asked() {
+        let tick = TICK.as_millis() as u64;
+        for ms in [1, tick - 1, tick, tick + 1, 100, 1000] {
+            // The first tick may come right after the call starts: it does not count.
+            let at_least = (ticks(ms) - 1) * tick;
+            assert!(at_least >= ms, "{ms} ms: stopped after {at_least} ms");
+            assert!(at_least < ms + tick, "{ms} ms: waits {at_least} ms");
+        }
+    }
 }
