@@ -59,6 +59,10 @@ fn denied<'a>(
     guard: &'a Guard,
     statement: &'a Statement<'_>,
 ) -> Option<(&'a Table, &'a DeniedTable)> {
+    // Without a deny list there is nothing to look up: skip fetching the tables.
+    if guard.deny_tables.is_empty() {
+        return None;
+    }
     statement.tables().iter().find_map(|table| {
         guard
             .deny_tables
