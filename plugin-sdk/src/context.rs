@@ -1,58 +1,29 @@
 //! Where and how the current statement runs, read field by field like [`crate::Statement`].
 
-use std::cell::OnceCell;
-
 use crate::bindings::pgdog::router::types as wit;
-use crate::statement::loaded;
+use crate::lazy::lazy_view;
 use crate::types::Param;
 
-/// Every field of a context, as plain data, for tests (see [`crate::testing::context`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ContextFields {
-    pub database: String,
-    pub user: String,
-    pub shards: u32,
-    pub has_replicas: bool,
-    pub in_transaction: bool,
-    pub params: Vec<Param>,
+lazy_view! {
+    /// Every field of a context, as plain data, for tests (see [`crate::testing::context`]).
+    ContextFields /
+    /// Where and how one statement is being executed (see `context` in `wit/router.wit`).
+    Context / wit::Context {
+        database: String,
+        user: String,
+        shards: u32,
+        has_replicas: bool,
+        in_transaction: bool,
+        params: Vec<Param>,
+    }
+    cache {
+        // The first single parameter asked for, when `params` is not loaded: most plugins
+        // read one, and fetching one costs less than fetching the list.
+        one_param: (u16, Option<Param>),
+    }
 }
 
-/// Where and how one statement is being executed (see `context` in `wit/router.wit`).
-pub struct Context<'a> {
-    host: Option<&'a wit::Context>,
-    database: OnceCell<String>,
-    user: OnceCell<String>,
-    shards: OnceCell<u32>,
-    has_replicas: OnceCell<bool>,
-    in_transaction: OnceCell<bool>,
-    params: OnceCell<Vec<Param>>,
-    /// The first single parameter asked for, when `params` is not loaded: most plugins
-    /// read one, and fetching one costs less than fetching the list.
-    one_param: OnceCell<(u16, Option<Param>)>,
-}
-
-impl<'a> Context<'a> {
-    /// The context pgDog lent to the current call.
-    pub(crate) fn from_host(host: &'a wit::Context) -> Self {
-        Self {
-            host: Some(host),
-            database: OnceCell::new(),
-            user: OnceCell::new(),
-            shards: OnceCell::new(),
-            has_replicas: OnceCell::new(),
-            in_transaction: OnceCell::new(),
-            params: OnceCell::new(),
-            one_param: OnceCell::new(),
-        }
-    }
-
-    fn load<'s, T>(&'s self, cell: &'s OnceCell<T>, fetch: fn(&wit::Context) -> T) -> &'s T {
-        cell.get_or_init(|| match self.host {
-            Some(host) => fetch(host),
-            None => unreachable!("a context built from fields has every field"),
-        })
-    }
-
+impl Context<'_> {
     /// The database name the client connected to.
     pub fn database(&self) -> &str {
         self.load(&self.database, wit::Context::database).as_str()
@@ -98,34 +69,5 @@ impl<'a> Context<'a> {
         } else {
             self.params().get(index)
         }
-    }
-}
-
-impl From<ContextFields> for Context<'static> {
-    fn from(f: ContextFields) -> Self {
-        Self {
-            host: None,
-            database: f.database.into(),
-            user: f.user.into(),
-            shards: f.shards.into(),
-            has_replicas: f.has_replicas.into(),
-            in_transaction: f.in_transaction.into(),
-            params: f.params.into(),
-            one_param: OnceCell::new(),
-        }
-    }
-}
-
-impl std::fmt::Debug for Context<'_> {
-    /// The fields fetched so far: printing must not fetch the rest.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let mut out = f.debug_struct("Context");
-        loaded(&mut out, "database", &self.database);
-        loaded(&mut out, "user", &self.user);
-        loaded(&mut out, "shards", &self.shards);
-        loaded(&mut out, "has_replicas", &self.has_replicas);
-        loaded(&mut out, "in_transaction", &self.in_transaction);
-        loaded(&mut out, "params", &self.params);
-        out.finish_non_exhaustive()
     }
 }

@@ -75,6 +75,7 @@ mod context;
 pub mod decision;
 mod export;
 pub mod host;
+mod lazy;
 pub mod log;
 pub mod plugin;
 pub mod prelude;
