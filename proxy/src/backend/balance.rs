@@ -7,6 +7,7 @@
 //! expires; when every replica is banned, reads go to the primary. The primary is never
 //! banned: writes have nowhere else to go, so they should see its real error.
 
+use std::borrow::Cow;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -122,23 +123,24 @@ impl Shard {
     /// The hosts to try for `role`, best first: the strategy's choice among the hosts that
     /// may serve it and are not banned, then the others as fallbacks (the primary for reads
     /// when every replica is banned).
-    pub fn candidates(&self, role: Role) -> Vec<Arc<Host>> {
+    pub fn candidates(&self, role: Role) -> Cow<'_, [Arc<Host>]> {
         self.candidates_for(role, true)
     }
 
     /// Like [`Shard::candidates`], but a round-robin turn is not used up: for checkouts
     /// that only prepare or describe (a client's prepare step must not take every other
     /// turn, or its queries would all land on the same replica).
-    pub fn peek_candidates(&self, role: Role) -> Vec<Arc<Host>> {
+    pub fn peek_candidates(&self, role: Role) -> Cow<'_, [Arc<Host>]> {
         self.candidates_for(role, false)
     }
 
-    fn candidates_for(&self, role: Role, advance: bool) -> Vec<Arc<Host>> {
+    fn candidates_for(&self, role: Role, advance: bool) -> Cow<'_, [Arc<Host>]> {
         if role == Role::Primary || self.replicas.is_empty() {
+            // Borrowed: the usual checkout (a primary) costs no allocation.
             return match &self.primary {
-                Some(primary) => vec![primary.clone()],
+                Some(primary) => Cow::Borrowed(std::slice::from_ref(primary)),
                 // A shard of replicas only: writes get the replica's own error.
-                None => self.replicas.clone(),
+                None => Cow::Borrowed(&self.replicas),
             };
         }
         let mut readers: Vec<Arc<Host>> = self
@@ -158,9 +160,9 @@ impl Shard {
         }
         if readers.is_empty() {
             // Every replica is banned and there is no primary: try them anyway.
-            readers = self.replicas.clone();
+            return Cow::Borrowed(&self.replicas);
         }
-        readers
+        Cow::Owned(readers)
     }
 
     /// Puts the strategy's pick first.

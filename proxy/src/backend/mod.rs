@@ -2,6 +2,7 @@
 //! pools one configuration describes.
 
 pub mod balance;
+pub mod clock;
 pub mod error;
 pub mod pool;
 pub mod pools;

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 use tracing::{debug, info, warn};
 
+use super::clock::CoarseInstant;
 use super::{worker, BackendError, Server, ServerAddress};
 
 /// How much longer another worker's client must have waited before a returning server
@@ -50,11 +51,10 @@ pub struct PoolStats {
 }
 
 /// What a waiting client is handed.
-// A grant is moved once per handoff; boxing the server would allocate on every one.
-#[allow(clippy::large_enum_variant)]
 enum Grant {
-    /// An idle server.
-    Server(Server),
+    /// An idle server. Servers live boxed from connect to close, so a checkout or a
+    /// handoff moves a pointer, not the whole connection state.
+    Server(Box<Server>),
     /// Room to open a new connection (one closed, or the pool was below its size).
     Slot,
 }
@@ -65,7 +65,10 @@ struct Waiter {
 }
 
 struct State {
-    idle: Vec<Vec<Server>>,
+    // Boxed on purpose: a server moves from the idle list to a client and back on every
+    // transaction, and a pointer is cheaper to move than the connection state.
+    #[allow(clippy::vec_box)]
+    idle: Vec<Vec<Box<Server>>>,
     waiters: Vec<VecDeque<Waiter>>,
     /// Connections that exist or are being opened.
     open: usize,
@@ -85,7 +88,7 @@ pub struct Pool {
 
 /// A checked-out server. Dropping it closes the connection; [`Guard::release`] returns it.
 pub struct Guard {
-    server: Option<Server>,
+    server: Option<Box<Server>>,
     pool: Arc<Pool>,
 }
 
@@ -166,7 +169,7 @@ impl Pool {
                 // is reported.
                 let check = server.run_internal(";");
                 match tokio::time::timeout(self.settings.healthcheck_timeout, check).await {
-                    Ok(Ok(())) => server.last_used = Instant::now(),
+                    Ok(Ok(())) => server.last_used = CoarseInstant::now(),
                     Ok(Err(err)) => {
                         warn!(server = %self.addr, error = %err, "idle connection failed its health check; reconnecting");
                         healthy = false;
@@ -197,16 +200,17 @@ impl Pool {
         }
     }
 
-    fn guard(self: &Arc<Self>, server: Server) -> Guard {
+    fn guard(self: &Arc<Self>, server: Box<Server>) -> Guard {
         Guard {
             server: Some(server),
             pool: self.clone(),
         }
     }
 
-    async fn connect(&self) -> Result<Server, BackendError> {
+    async fn connect(&self) -> Result<Box<Server>, BackendError> {
         match Server::connect(&self.addr, self.settings.connect_timeout).await {
             Ok(server) => {
+                let server = Box::new(server);
                 self.stats.connects.fetch_add(1, Ordering::Relaxed);
                 info!(server = %self.addr, "new server connection");
                 let mut params = self
@@ -228,7 +232,7 @@ impl Pool {
 
     /// Takes back a checked-out server (`None`: it was closed) and hands it, or the room it
     /// leaves, to the client that should get it next.
-    fn give_back(&self, server: Option<Server>) {
+    fn give_back(&self, server: Option<Box<Server>>) {
         let server = server.filter(|s| {
             !self.closed.load(Ordering::Relaxed) && s.status == b'I' && s.rbuf.is_empty()
         });
@@ -236,7 +240,7 @@ impl Pool {
         state.checked_out -= 1;
         let mut grant = match server {
             Some(mut server) => {
-                server.last_used = Instant::now();
+                server.last_used = CoarseInstant::now();
                 Grant::Server(server)
             }
             None => {
@@ -376,12 +380,12 @@ impl Pool {
     /// Stops handing out connections, turns waiting clients away and closes idle servers.
     pub async fn close(&self) {
         self.closed.store(true, Ordering::Relaxed);
-        let idle: Vec<Server> = {
+        let idle: Vec<Box<Server>> = {
             let mut state = self.lock();
             for queue in state.waiters.iter_mut() {
                 queue.clear();
             }
-            let idle: Vec<Server> = state.idle.iter_mut().flat_map(std::mem::take).collect();
+            let idle: Vec<Box<Server>> = state.idle.iter_mut().flat_map(std::mem::take).collect();
             state.open -= idle.len();
             idle
         };

@@ -5,17 +5,66 @@
 //! closed on the server to make room, so a client cycling through unique statements cannot
 //! grow a server's memory without end.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::VecDeque;
+
+use rustc_hash::FxHashSet;
 
 #[derive(Debug, Default)]
 pub struct PreparedSet {
-    held: HashSet<u64>,
+    held: FxHashSet<u64>,
     order: VecDeque<u64>,
 }
 
 /// The server-side name of a proxy-wide prepared statement id.
-pub fn server_name(id: u64) -> String {
-    format!("__pgdog_{id}")
+pub fn server_name(id: u64) -> ServerName {
+    ServerName::new(id)
+}
+
+/// `__pgdog_<id>`, built on the stack: it is written into every Bind of a prepared
+/// statement, and formatting a `String` for each cost an allocation per query.
+#[derive(Clone, Copy)]
+pub struct ServerName {
+    buf: [u8; ServerName::CAPACITY],
+    len: usize,
+}
+
+impl ServerName {
+    const PREFIX: &'static [u8] = b"__pgdog_";
+    /// The prefix and the 20 digits of the largest u64.
+    const CAPACITY: usize = 8 + 20;
+
+    pub fn new(mut id: u64) -> ServerName {
+        let mut digits = [0u8; 20];
+        let mut n = 0;
+        loop {
+            digits[n] = b'0' + (id % 10) as u8;
+            n += 1;
+            id /= 10;
+            if id == 0 {
+                break;
+            }
+        }
+        let mut buf = [0u8; ServerName::CAPACITY];
+        buf[..8].copy_from_slice(ServerName::PREFIX);
+        for (i, digit) in digits[..n].iter().rev().enumerate() {
+            buf[8 + i] = *digit;
+        }
+        ServerName { buf, len: 8 + n }
+    }
+}
+
+impl std::ops::Deref for ServerName {
+    type Target = str;
+    fn deref(&self) -> &str {
+        // Only ASCII was written.
+        std::str::from_utf8(&self.buf[..self.len]).expect("ASCII digits and prefix")
+    }
+}
+
+impl std::fmt::Display for ServerName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self)
+    }
 }
 
 impl PreparedSet {
@@ -66,6 +115,14 @@ impl PreparedSet {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn server_names_spell_the_id() {
+        assert_eq!(&*server_name(0), "__pgdog_0");
+        assert_eq!(&*server_name(7), "__pgdog_7");
+        assert_eq!(&*server_name(1234567890), "__pgdog_1234567890");
+        assert_eq!(&*server_name(u64::MAX), format!("__pgdog_{}", u64::MAX));
+    }
 
     #[test]
     fn evicts_oldest_past_limit() {

@@ -5,12 +5,13 @@
 //! status, prepared statements), and run the proxy's own housekeeping queries.
 
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::BytesMut;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+use super::clock::CoarseInstant;
 use super::prepared::PreparedSet;
 use super::BackendError;
 use crate::auth::{md5::md5_response, scram::ScramClient};
@@ -83,7 +84,7 @@ pub struct Server {
     pub prepared: PreparedSet,
     /// The status byte of the last ReadyForQuery: `I`, `T` or `E`.
     pub status: u8,
-    pub last_used: Instant,
+    pub last_used: CoarseInstant,
     /// The worker thread whose runtime this connection's socket is registered with.
     pub worker: usize,
 }
@@ -117,7 +118,7 @@ impl Server {
             backend_key: (0, 0),
             prepared: PreparedSet::default(),
             status: b'I',
-            last_used: Instant::now(),
+            last_used: CoarseInstant::now(),
             worker: super::worker::current(),
         };
         let hello = startup::startup_message(&[
@@ -339,17 +340,18 @@ impl Server {
     /// Moves the socket to the current worker's runtime if another worker opened it, so its
     /// wake-ups no longer go through a second thread. Only for idle servers: the move
     /// forgets readiness, which is harmless when nothing is in flight.
-    pub fn rehome(self) -> std::io::Result<Server> {
+    pub fn rehome(self: Box<Self>) -> std::io::Result<Box<Server>> {
         let here = super::worker::current();
         if self.worker == here {
             return Ok(self);
         }
-        let stream = TcpStream::from_std(self.stream.into_std()?)?;
-        Ok(Server {
+        let server = *self;
+        let stream = TcpStream::from_std(server.stream.into_std()?)?;
+        Ok(Box::new(Server {
             stream,
             worker: here,
-            ..self
-        })
+            ..server
+        }))
     }
 
     /// Sends Terminate so the server logs a clean disconnect instead of an EOF.

@@ -45,6 +45,7 @@ where
         statements: Default::default(),
         parse_cache: crate::router::cache::ParseCache::new(PARSE_CACHE_CAPACITY),
         shutdown: stop.clone(),
+        stop: Default::default(),
         config: config.clone(),
         plugins,
     });
@@ -132,6 +133,7 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, mut stop: watch
     }
     drop(listener);
     drop(alive);
+    shared.stop.trigger();
     let timeout = Duration::from_millis(shared.config.general.shutdown_timeout);
     info!(
         worker = worker::current(),

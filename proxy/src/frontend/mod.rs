@@ -7,6 +7,7 @@ pub mod params;
 pub mod pending;
 pub mod prepared;
 pub mod session;
+pub mod stop;
 
 use std::sync::Arc;
 
@@ -27,4 +28,6 @@ pub struct Shared {
     pub plugins: Arc<crate::plugins::Registry>,
     /// Turns true when pgDog starts shutting down.
     pub shutdown: watch::Receiver<bool>,
+    /// The same moment, for sessions to wait on cheaply; triggered by the accept loops.
+    pub stop: stop::StopSignal,
 }

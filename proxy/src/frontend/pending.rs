@@ -121,8 +121,13 @@ impl Pending {
                 _ => return,
             }
         }
+        let local = matches!(entry, Entry::Local(_) | Entry::CopyEnd);
         self.queue.push_back(entry);
-        self.answer_locally(client_out);
+        if local {
+            // Only a local answer can become answerable by being pushed: one already at
+            // the front was answered when it got there.
+            self.answer_locally(client_out);
+        }
     }
 
     /// Takes one whole server message, writes it to `client_out` unless it is swallowed,

@@ -7,12 +7,12 @@
 //! (see `backend::prepared`), so a statement is prepared on demand wherever it runs and
 //! identical statements from different clients share one server-side preparation.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
 use dashmap::DashMap;
+use rustc_hash::FxHashMap;
 
 /// A statement as the server must see it: its id and the Parse body after the name.
 #[derive(Debug)]
@@ -77,10 +77,12 @@ impl GlobalStatements {
     }
 }
 
-/// One client's statement names.
+/// One client's statement names. Looked up on every Bind of a prepared statement; the
+/// map is the client's own, so a fast hash without flood resistance can only slow down
+/// the client that picks colliding names.
 #[derive(Debug, Default)]
 pub struct ClientStatements {
-    names: HashMap<String, Arc<Statement>>,
+    names: FxHashMap<String, Arc<Statement>>,
 }
 
 impl ClientStatements {

@@ -30,6 +30,28 @@ impl<'a> Parse<'a> {
     }
 }
 
+/// Whether a Parse's query text opens with a comment (`/*` or `--`, after whitespace),
+/// read from the raw bytes: the common Parse, without one, costs no UTF-8 validation.
+pub fn parse_opens_with_comment(msg: &Message) -> bool {
+    let body = msg.body();
+    let Some(end) = body.iter().position(|&b| b == 0) else {
+        return false;
+    };
+    let query = &body[end + 1..];
+    let start = query
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(query.len());
+    query[start..].starts_with(b"/*") || query[start..].starts_with(b"--")
+}
+
+/// Whether a Parse names no statement and is framed as one: a statement name (empty),
+/// then a NUL-terminated query. The text is not validated here; the server does that.
+pub fn parse_is_unnamed(msg: &Message) -> bool {
+    let body = msg.body();
+    body.first() == Some(&0) && body[1..].contains(&0)
+}
+
 /// Builds a Parse message for `name` from another Parse's `rest`.
 pub fn parse_with_name(name: &str, rest: &[u8]) -> Bytes {
     let mut out = BytesMut::with_capacity(6 + name.len() + rest.len());
@@ -75,17 +97,27 @@ pub fn bind_params(msg: &Message) -> Result<BindParams, Malformed> {
 
 /// Rewrites a Bind to use another statement name, keeping every other byte.
 pub fn bind_with_statement(msg: &Message, statement: &str) -> Result<Bytes, Malformed> {
+    let mut out = BytesMut::with_capacity(msg.len() + statement.len());
+    put_bind_with_statement(&mut out, msg, statement)?;
+    Ok(out.freeze())
+}
+
+/// [`bind_with_statement`], appended to `out`.
+pub fn put_bind_with_statement(
+    out: &mut BytesMut,
+    msg: &Message,
+    statement: &str,
+) -> Result<(), Malformed> {
     let mut r = Reader::new(msg.body());
     let portal = r.cstr().ok_or(Malformed("Bind"))?;
     r.cstr().ok_or(Malformed("Bind"))?;
     let rest = r.remaining();
-    let mut out = BytesMut::with_capacity(msg.len() + statement.len());
-    let at = begin(&mut out, b'B');
-    put_cstr(&mut out, portal);
-    put_cstr(&mut out, statement);
+    let at = begin(out, b'B');
+    put_cstr(out, portal);
+    put_cstr(out, statement);
     out.extend_from_slice(rest);
-    finish(&mut out, at);
-    Ok(out.freeze())
+    finish(out, at);
+    Ok(())
 }
 
 /// Describe and Close: a kind (`S` statement, `P` portal) and a name.
@@ -107,11 +139,16 @@ pub fn target(msg: &Message) -> Result<(u8, &str), Malformed> {
 /// Builds a Describe or Close (`tag`) of a statement or portal.
 pub fn target_message(tag: u8, kind: u8, name: &str) -> Bytes {
     let mut out = BytesMut::with_capacity(7 + name.len());
-    let at = begin(&mut out, tag);
-    out.put_u8(kind);
-    put_cstr(&mut out, name);
-    finish(&mut out, at);
+    put_target_message(&mut out, tag, kind, name);
     out.freeze()
+}
+
+/// [`target_message`], appended to `out`.
+pub fn put_target_message(out: &mut BytesMut, tag: u8, kind: u8, name: &str) {
+    let at = begin(out, tag);
+    out.put_u8(kind);
+    put_cstr(out, name);
+    finish(out, at);
 }
 
 /// A simple Query message.

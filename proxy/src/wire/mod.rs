@@ -71,6 +71,18 @@ impl Message {
 /// Only the five header bytes are inspected until the whole frame is buffered, so a message
 /// arriving in many small reads costs almost nothing until it is complete.
 pub fn split_message(buf: &mut BytesMut) -> Result<Option<Message>, FrameError> {
+    match frame_len(buf)? {
+        Some(total) => Ok(Some(Message::from_frame(buf.split_to(total).freeze()))),
+        None => {
+            reserve_partial(buf);
+            Ok(None)
+        }
+    }
+}
+
+/// The length of the complete message at the front of `buf` (tag and length included), or
+/// `None` while it is still arriving. Reads the five header bytes only.
+pub fn frame_len(buf: &[u8]) -> Result<Option<usize>, FrameError> {
     if buf.len() < 5 {
         return Ok(None);
     }
@@ -79,13 +91,21 @@ pub fn split_message(buf: &mut BytesMut) -> Result<Option<Message>, FrameError> 
         return Err(FrameError::BadLength(len as i64));
     }
     let total = len as usize + 1;
+    Ok((buf.len() >= total).then_some(total))
+}
+
+/// Makes room for the rest of the partial message at the front of `buf`.
+pub fn reserve_partial(buf: &mut BytesMut) {
+    if buf.len() < 5 {
+        return;
+    }
+    let len = i32::from_be_bytes([buf[1], buf[2], buf[3], buf[4]]);
+    let total = (len.max(4) as usize).min(MAX_MESSAGE_LEN) + 1;
     if buf.len() < total {
         // Grow toward the announced size a chunk at a time: a peer claiming a 1 GB message
         // must send it before pgDog holds that much memory for it.
         buf.reserve((total - buf.len()).min(RESERVE_CHUNK));
-        return Ok(None);
     }
-    Ok(Some(Message::from_frame(buf.split_to(total).freeze())))
 }
 
 /// Starts a tagged message in `out` and returns the offset of its length field, to be

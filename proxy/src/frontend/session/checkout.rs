@@ -39,7 +39,6 @@ impl Session {
             .cluster
             .shards
             .get(shard)
-            .cloned()
             .ok_or(BackendError::Closed)?;
         let mut last = BackendError::Closed;
         let candidates = if self.catalog_only {
@@ -47,7 +46,7 @@ impl Session {
         } else {
             shard.candidates(role)
         };
-        for host in candidates {
+        for host in candidates.iter() {
             host.stats
                 .picks
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -60,7 +59,7 @@ impl Session {
                 }
                 Err(err) if err.is_unreachable() => {
                     warn!(server = %host.pool.addr, error = %err, role = ?host.role, "server unreachable; trying another");
-                    shard.failed(&host);
+                    shard.failed(host);
                     last = err;
                 }
                 Err(err) => return Err(err),

@@ -9,6 +9,7 @@ mod copy;
 mod explain;
 mod extended;
 mod fanout;
+mod passthrough;
 mod plugin_copy;
 mod plugins;
 mod responses;
@@ -23,7 +24,6 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
 use super::cancel::{Slot, Target};
@@ -65,7 +65,6 @@ pub struct Session {
     /// pgDog itself answered an extended-protocol message with an error: like PostgreSQL,
     /// ignore the client's messages until its Sync.
     skip_until_sync: bool,
-    shutdown: watch::Receiver<bool>,
     /// The shard of the attached server.
     shard: usize,
     /// A BEGIN pgDog answered itself on a sharded database: sent to the first shard the
@@ -129,6 +128,29 @@ enum Flow {
     Exit,
 }
 
+/// A client message handled at once, or one that must wait (for a server, for routing).
+enum Step {
+    Done(Flow),
+    Wait(Message),
+}
+
+/// Whether text opens with `/*` after whitespace: checked on the raw bytes so that the
+/// usual query, without one, is not decoded here.
+fn opens_with_block_comment(text: &[u8]) -> bool {
+    let start = text
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(text.len());
+    text[start..].starts_with(b"/*")
+}
+
+/// A simple query whose leading comment asks for `pgdog_explain`.
+fn explain_requested(sql: &str) -> bool {
+    sql.trim_start().starts_with("/*")
+        && crate::router::statement::leading_comment(sql)
+            .is_some_and(|c| c.contains("pgdog_explain"))
+}
+
 impl Session {
     pub fn new(
         shared: Arc<Shared>,
@@ -139,7 +161,6 @@ impl Session {
         server_params: &[(String, String)],
     ) -> Session {
         let (key, slot) = shared.cancels.register();
-        let shutdown = shared.shutdown.clone();
         // Generation first: a chain newer than its generation is only picked up again.
         let chain_generation = shared.plugins.generation();
         let chain = shared.plugins.current();
@@ -158,7 +179,6 @@ impl Session {
             key,
             slot,
             skip_until_sync: false,
-            shutdown,
             shard: 0,
             deferred_begin: None,
             forced: None,
@@ -211,10 +231,10 @@ impl Session {
     }
 
     async fn serve(&mut self) -> std::io::Result<()> {
-        // One shutdown future for the whole session: creating it anew on every turn of
-        // the loop would register and unregister a waiter twice per transaction.
-        let mut watcher = self.shutdown.clone();
-        let changed = watcher.changed();
+        // One shutdown wait for the whole session: creating it anew on every turn of the
+        // loop would register and unregister a waiter twice per transaction.
+        let shared = self.shared.clone();
+        let changed = shared.stop.wait();
         tokio::pin!(changed);
         let mut shutdown_seen = false;
         loop {
@@ -231,7 +251,7 @@ impl Session {
             if self.server_lost {
                 return Ok(());
             }
-            if *self.shutdown.borrow() && self.at_transaction_boundary() {
+            if self.shared.stop.is_set() && self.at_transaction_boundary() {
                 let err = ErrorResponse::fatal(
                     "57P01",
                     "terminating connection due to administrator command",
@@ -302,6 +322,7 @@ impl Session {
 
     async fn on_client_data(&mut self) -> std::io::Result<Flow> {
         loop {
+            self.pass_through();
             let msg = match split_message(&mut self.crbuf) {
                 Ok(Some(msg)) => msg,
                 Ok(None) => break,
@@ -314,7 +335,12 @@ impl Session {
                 // The client sent more while a reply is held (it pipelines).
                 self.end_hold();
             }
-            match self.on_client_message(msg).await {
+            let result = match self.on_client_message(msg) {
+                Ok(Step::Done(flow)) => Ok(flow),
+                Ok(Step::Wait(msg)) => self.on_client_message_async(msg).await,
+                Err(err) => Err(err),
+            };
+            match result {
                 Ok(Flow::Continue) => {}
                 Ok(Flow::Exit) => return Ok(Flow::Exit),
                 Err(ClientError::Protocol(what)) => {
@@ -355,10 +381,14 @@ impl Session {
         Ok(())
     }
 
-    async fn on_client_message(&mut self, msg: Message) -> Result<Flow, ClientError> {
+    /// Handles what needs no waiting (most messages of a client with its server attached)
+    /// without building the future of [`Session::on_client_message_async`]: creating and
+    /// dropping that future, which holds a whole checkout inline, cost more than
+    /// forwarding the message.
+    fn on_client_message(&mut self, msg: Message) -> Result<Step, ClientError> {
         let tag = msg.tag();
         if tag == b'X' {
-            return Ok(Flow::Exit);
+            return Ok(Step::Done(Flow::Exit));
         }
         if self.skip_until_sync {
             if tag == b'S' {
@@ -370,19 +400,15 @@ impl Session {
                     self.ready();
                 }
             }
-            return Ok(Flow::Continue);
+            return Ok(Step::Done(Flow::Continue));
         }
-        if tag == b'Q' {
-            let sql = frontend::query_text(&msg)?;
-            if sql.trim_start().starts_with("/*")
-                && crate::router::statement::leading_comment(sql)
-                    .is_some_and(|c| c.contains("pgdog_explain"))
-            {
-                self.settle_before_local_answer().await;
-                return Ok(self.explain(sql));
-            }
+        if tag == b'Q'
+            && opens_with_block_comment(msg.body())
+            && explain_requested(frontend::query_text(&msg)?)
+        {
+            return Ok(Step::Wait(msg));
         }
-        if tag == b'P' && msg.body().windows(13).any(|w| w == b"pgdog_explain") {
+        if tag == b'P' && frontend::parse_opens_with_comment(&msg) {
             let parse = Parse::decode(&msg)?;
             if crate::router::statement::leading_comment(parse.query)
                 .is_some_and(|c| c.contains("pgdog_explain"))
@@ -399,10 +425,26 @@ impl Session {
                     self.cout.extend_from_slice(&bytes);
                 }
                 self.skip_until_sync = true;
-                return Ok(Flow::Continue);
+                return Ok(Step::Done(Flow::Continue));
             }
         }
         self.refresh_chain();
+        if self.routed() || self.server.is_none() {
+            return Ok(Step::Wait(msg));
+        }
+        self.dispatch(msg).map(Step::Done)
+    }
+
+    /// The rest of [`Session::on_client_message`]: explaining, routing, checking out.
+    async fn on_client_message_async(&mut self, msg: Message) -> Result<Flow, ClientError> {
+        let tag = msg.tag();
+        if tag == b'Q' && opens_with_block_comment(msg.body()) {
+            let sql = frontend::query_text(&msg)?;
+            if explain_requested(sql) {
+                self.settle_before_local_answer().await;
+                return Ok(self.explain(sql));
+            }
+        }
         if self.routed() {
             if let Some(flow) = self.on_sharded_message(&msg).await? {
                 return Ok(flow);
@@ -491,11 +533,19 @@ impl Session {
             b'P' => self.on_parse(msg)?,
             b'B' => {
                 let name = frontend::bind_statement(&msg)?;
-                match self.statements.get(name).cloned() {
+                let named = if name.is_empty() {
+                    None
+                } else {
+                    self.statements.get(name).cloned()
+                };
+                match named {
                     Some(stmt) => {
                         self.ensure_prepared(&stmt);
-                        let bind = frontend::bind_with_statement(&msg, &server_name(stmt.id))?;
-                        self.sout.extend_from_slice(&bind);
+                        frontend::put_bind_with_statement(
+                            &mut self.sout,
+                            &msg,
+                            &server_name(stmt.id),
+                        )?;
                         self.pending
                             .push(Entry::Forward(Kind::Bind), &mut self.cout);
                     }
@@ -505,11 +555,20 @@ impl Session {
             }
             b'D' => {
                 let (kind, name) = frontend::target(&msg)?;
-                match (kind, self.statements.get(name).cloned()) {
-                    (b'S', Some(stmt)) => {
+                let named = if kind == b'S' && !name.is_empty() {
+                    self.statements.get(name).cloned()
+                } else {
+                    None
+                };
+                match named {
+                    Some(stmt) => {
                         self.ensure_prepared(&stmt);
-                        let describe = frontend::target_message(b'D', b'S', &server_name(stmt.id));
-                        self.sout.extend_from_slice(&describe);
+                        frontend::put_target_message(
+                            &mut self.sout,
+                            b'D',
+                            b'S',
+                            &server_name(stmt.id),
+                        );
                         self.pending
                             .push(Entry::Forward(Kind::Describe), &mut self.cout);
                     }
@@ -554,6 +613,15 @@ impl Session {
     }
 
     fn on_parse(&mut self, msg: Message) -> Result<(), ClientError> {
+        if !self.routed()
+            && !tracing::enabled!(tracing::Level::DEBUG)
+            && frontend::parse_is_unnamed(&msg)
+        {
+            // The common extended-protocol Parse: nothing of it is needed here, so its
+            // text is not decoded (the server validates it).
+            self.forward(msg, Some(Kind::Parse(None)));
+            return Ok(());
+        }
         let parse = Parse::decode(&msg)?;
         if tracing::enabled!(tracing::Level::DEBUG) {
             debug!(client = %self.peer, statement = parse.name, query = parse.query, "parse");

@@ -10,7 +10,9 @@ use super::super::pending::ParseResults;
 use super::{Session, CLEANUP_TIMEOUT};
 use crate::backend::BackendError;
 use crate::config::PoolerMode;
-use crate::wire::{backend, split_message, ErrorResponse};
+use bytes::Buf;
+
+use crate::wire::{backend, frame_len, reserve_partial, ErrorResponse};
 
 impl Session {
     pub(super) fn on_server_data(&mut self) {
@@ -18,9 +20,13 @@ impl Session {
             return;
         };
         let mut parses = ParseResults::default();
+        // Messages are read where they lie in the buffer, which is advanced once at the
+        // end: the common reply (a handful of small messages) costs no per-message
+        // allocation or reference counting.
+        let mut at = 0;
         loop {
-            let msg = match split_message(&mut server.rbuf) {
-                Ok(Some(msg)) => msg,
+            let len = match frame_len(&server.rbuf[at..]) {
+                Ok(Some(len)) => len,
                 Ok(None) => break,
                 Err(err) => {
                     warn!(client = %self.peer, error = %err, "server sent garbage");
@@ -36,29 +42,38 @@ impl Session {
                     return;
                 }
             };
-            self.pending
-                .on_server(msg.bytes(), &mut self.cout, &mut parses);
+            let msg = &server.rbuf[at..at + len];
+            at += len;
+            let (tag, body) = (msg[0], &msg[5..]);
+            self.pending.on_server(msg, &mut self.cout, &mut parses);
             if let Some(audit) = self.audit.as_mut() {
-                audit.observe(msg.tag(), msg.body());
+                audit.observe(tag, body);
             }
-            match msg.tag() {
-                b'Z' => server.status = msg.body().first().copied().unwrap_or(b'I'),
+            match tag {
+                b'Z' => server.status = body.first().copied().unwrap_or(b'I'),
                 // The server waits for the client's COPY data: nothing may be held back.
                 b'G' | b'W' => self.replay = None,
                 b'S' => {
-                    server.note_parameter(msg.body());
                     // While attached, the server's parameters change only because of this
                     // client: its own SETs (forwarded) or pgDog replaying them (swallowed,
                     // where the server reports the value in its normal form, e.g. `ISO, MDY`
                     // for `ISO`). Either way it is now the client's value.
-                    if let Some((name, value)) = backend::decode_parameter_status(msg.body()) {
+                    if let Some((name, value)) = backend::decode_parameter_status(body) {
                         if is_tracked(name) {
                             self.params.set(name, value);
                         }
                     }
+                    let body = body.to_vec();
+                    server.note_parameter(&body);
                 }
                 _ => {}
             }
+        }
+        if at == server.rbuf.len() {
+            server.rbuf.clear();
+        } else {
+            server.rbuf.advance(at);
+            reserve_partial(&mut server.rbuf);
         }
         if server.status == b'I' && self.pending.is_idle() && self.deferred_begin.is_none() {
             // The client's transaction is over (session mode keeps the server past it):

@@ -1,0 +1,137 @@
+//! The pass-through path: a client's messages that pgDog forwards unchanged to the server
+//! it already holds, copied from the read buffer straight into the server's write buffer.
+//!
+//! Most of an unsharded, plugin-free workload is this: after the first message of a batch
+//! has checked a server out, its Bind, Describe, Execute and Sync only need to be queued for
+//! their replies. Taking them here skips cutting each into a reference-counted `Message`
+//! and the general dispatch; anything this path does not handle plainly (named statements,
+//! comments pgDog reads, errors being skipped, a retry being recorded) falls through to it.
+
+use bytes::Buf;
+
+use super::super::pending::{Entry, Kind};
+use super::Session;
+use crate::wire::frame_len;
+
+impl Session {
+    /// Forwards the plain messages at the front of the client's buffer, stopping at the
+    /// first one that needs the general path (or is incomplete).
+    pub(super) fn pass_through(&mut self) {
+        if self.server.is_none() || self.skip_until_sync || self.replay.is_some() {
+            return;
+        }
+        // What `on_client_message` does first for every message; here once for the run,
+        // since a reloaded chain is only taken with nothing in flight.
+        self.refresh_chain();
+        if self.routed() || tracing::enabled!(tracing::Level::DEBUG) {
+            return;
+        }
+        let mut at = 0;
+        while !self.pending.is_skipping() {
+            let frame = &self.crbuf[at..];
+            let Ok(Some(len)) = frame_len(frame) else {
+                break;
+            };
+            let Some(kind) = plain_kind(&frame[..len]) else {
+                break;
+            };
+            self.sout.extend_from_slice(&frame[..len]);
+            self.pending.push(Entry::Forward(kind), &mut self.cout);
+            at += len;
+        }
+        if at > 0 {
+            self.crbuf.advance(at);
+        }
+    }
+}
+
+/// The reply kind of a message the pass-through path may forward as it is, or `None` when
+/// the general path must look at it.
+fn plain_kind(frame: &[u8]) -> Option<Kind> {
+    let body = &frame[5..];
+    match frame[0] {
+        b'E' => Some(Kind::Execute),
+        b'S' => Some(Kind::Sync),
+        // Bind: portal name, then the statement name; only the unnamed statement.
+        b'B' => {
+            let portal_end = body.iter().position(|&b| b == 0)?;
+            (body.get(portal_end + 1) == Some(&0)).then_some(Kind::Bind)
+        }
+        // Describe of a portal, or of the unnamed statement.
+        b'D' => match body {
+            [b'P', .., 0] => Some(Kind::Describe),
+            [b'S', 0] => Some(Kind::Describe),
+            _ => None,
+        },
+        // The unnamed statement without a leading comment (which could be a pgdog_explain).
+        b'P' if body.first() == Some(&0) => {
+            let query = &body[1..];
+            let end = query.iter().position(|&b| b == 0)?;
+            let text = &query[..end];
+            let start = text
+                .iter()
+                .position(|b| !b.is_ascii_whitespace())
+                .unwrap_or(text.len());
+            let opens_comment =
+                text[start..].starts_with(b"/*") || text[start..].starts_with(b"--");
+            (!opens_comment).then_some(Kind::Parse(None))
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(tag: u8, body: &[u8]) -> Vec<u8> {
+        let mut out = vec![tag];
+        out.extend_from_slice(&((body.len() + 4) as i32).to_be_bytes());
+        out.extend_from_slice(body);
+        out
+    }
+
+    #[test]
+    fn plain_messages_are_recognised() {
+        assert_eq!(plain_kind(&frame(b'E', b"\0\0\0\0\0")), Some(Kind::Execute));
+        assert_eq!(plain_kind(&frame(b'S', b"")), Some(Kind::Sync));
+        assert_eq!(
+            plain_kind(&frame(b'B', b"\0\0\0\0\0\0\0\0")),
+            Some(Kind::Bind)
+        );
+        assert_eq!(
+            plain_kind(&frame(b'B', b"p1\0\0\0\0\0\0\0\0")),
+            Some(Kind::Bind)
+        );
+        assert_eq!(plain_kind(&frame(b'D', b"P\0")), Some(Kind::Describe));
+        assert_eq!(plain_kind(&frame(b'D', b"Pportal\0")), Some(Kind::Describe));
+        assert_eq!(plain_kind(&frame(b'D', b"S\0")), Some(Kind::Describe));
+        assert_eq!(
+            plain_kind(&frame(b'P', b"\0SELECT 1\0\0\0")),
+            Some(Kind::Parse(None))
+        );
+    }
+
+    #[test]
+    fn messages_the_session_must_read_are_left_to_it() {
+        // Named statements are renamed to pgDog's server-wide names.
+        assert_eq!(plain_kind(&frame(b'B', b"\0stmt\0\0\0\0\0\0\0")), None);
+        assert_eq!(plain_kind(&frame(b'D', b"Sstmt\0")), None);
+        assert_eq!(plain_kind(&frame(b'P', b"stmt\0SELECT 1\0\0\0")), None);
+        // A leading comment may ask for pgdog_explain.
+        assert_eq!(
+            plain_kind(&frame(b'P', b"\0 /* pgdog_explain */ SELECT 1\0\0\0")),
+            None
+        );
+        assert_eq!(plain_kind(&frame(b'P', b"\0-- hint\nSELECT 1\0\0\0")), None);
+        // Close, Flush, simple queries, COPY data and Terminate have their own handling.
+        for tag in [b'C', b'H', b'Q', b'd', b'c', b'f', b'X', b'F'] {
+            assert_eq!(plain_kind(&frame(tag, b"S\0")), None, "{}", tag as char);
+        }
+        // Malformed: no terminator where one must be.
+        assert_eq!(plain_kind(&frame(b'B', b"portal")), None);
+        assert_eq!(plain_kind(&frame(b'D', b"Pportal")), None);
+        assert_eq!(plain_kind(&frame(b'D', b"X\0")), None);
+        assert_eq!(plain_kind(&frame(b'P', b"\0SELECT 1")), None);
+    }
+}
