@@ -30,19 +30,28 @@ impl<'a> Parse<'a> {
     }
 }
 
-/// Whether a Parse's query text opens with a comment (`/*` or `--`, after whitespace),
+/// Whether a Parse's query text may open with a comment (`/*` or `--`, after whitespace),
 /// read from the raw bytes: the common Parse, without one, costs no UTF-8 validation.
 pub fn parse_opens_with_comment(msg: &Message) -> bool {
     let body = msg.body();
     let Some(end) = body.iter().position(|&b| b == 0) else {
         return false;
     };
-    let query = &body[end + 1..];
-    let start = query
+    may_open_with(&body[end + 1..], &[b"/*", b"--"])
+}
+
+/// Whether `text`, after leading whitespace, may start with one of `marks`. Decided on the
+/// bytes where they are ASCII; text that opens with a non-ASCII character (which could be
+/// Unicode whitespace, as `str::trim_start` sees it) answers true, so the caller decodes it
+/// and decides exactly.
+pub fn may_open_with(text: &[u8], marks: &[&[u8]]) -> bool {
+    // ASCII whitespace as `str::trim_start` trims it: also vertical tab.
+    let start = text
         .iter()
-        .position(|b| !b.is_ascii_whitespace())
-        .unwrap_or(query.len());
-    query[start..].starts_with(b"/*") || query[start..].starts_with(b"--")
+        .position(|&b| !(b.is_ascii_whitespace() || b == 0x0B))
+        .unwrap_or(text.len());
+    let rest = &text[start..];
+    rest.first().is_some_and(|&b| b >= 0x80) || marks.iter().any(|m| rest.starts_with(m))
 }
 
 /// Whether a Parse names no statement and is framed as one: a statement name (empty),
@@ -215,6 +224,19 @@ pub fn terminate() -> Bytes {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn comment_detection_on_raw_bytes_errs_towards_decoding() {
+        use super::may_open_with;
+        let marks: &[&[u8]] = &[b"/*"];
+        assert!(may_open_with(b"/* x */ SELECT 1", marks));
+        assert!(may_open_with(b" \t\r\n\x0B\x0C/* x */", marks));
+        assert!(!may_open_with(b"SELECT 1 /* x */", marks));
+        assert!(!may_open_with(b"", marks));
+        // A non-ASCII start may be Unicode whitespace: the caller must decode and look.
+        assert!(may_open_with("\u{a0}/* x */".as_bytes(), marks));
+        assert!(may_open_with("é".as_bytes(), marks));
+    }
+
     use super::*;
 
     fn msg(bytes: Bytes) -> Message {

@@ -134,14 +134,10 @@ enum Step {
     Wait(Message),
 }
 
-/// Whether text opens with `/*` after whitespace: checked on the raw bytes so that the
+/// Whether text may open with `/*` after whitespace: checked on the raw bytes so that the
 /// usual query, without one, is not decoded here.
 fn opens_with_block_comment(text: &[u8]) -> bool {
-    let start = text
-        .iter()
-        .position(|b| !b.is_ascii_whitespace())
-        .unwrap_or(text.len());
-    text[start..].starts_with(b"/*")
+    frontend::may_open_with(text, &[b"/*"])
 }
 
 /// A simple query whose leading comment asks for `pgdog_explain`.

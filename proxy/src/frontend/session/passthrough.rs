@@ -12,6 +12,7 @@ use bytes::Buf;
 use super::super::pending::{Entry, Kind};
 use super::Session;
 use crate::wire::frame_len;
+use crate::wire::frontend::may_open_with;
 
 impl Session {
     /// Forwards the plain messages at the front of the client's buffer, stopping at the
@@ -67,13 +68,7 @@ fn plain_kind(frame: &[u8]) -> Option<Kind> {
         b'P' if body.first() == Some(&0) => {
             let query = &body[1..];
             let end = query.iter().position(|&b| b == 0)?;
-            let text = &query[..end];
-            let start = text
-                .iter()
-                .position(|b| !b.is_ascii_whitespace())
-                .unwrap_or(text.len());
-            let opens_comment =
-                text[start..].starts_with(b"/*") || text[start..].starts_with(b"--");
+            let opens_comment = may_open_with(&query[..end], &[b"/*", b"--"]);
             (!opens_comment).then_some(Kind::Parse(None))
         }
         _ => None,
@@ -124,6 +119,10 @@ mod tests {
             None
         );
         assert_eq!(plain_kind(&frame(b'P', b"\0-- hint\nSELECT 1\0\0\0")), None);
+        assert_eq!(
+            plain_kind(&frame(b'P', b"\0\x0B/* pgdog_explain */ SELECT 1\0\0\0")),
+            None
+        );
         // Close, Flush, simple queries, COPY data and Terminate have their own handling.
         for tag in [b'C', b'H', b'Q', b'd', b'c', b'f', b'X', b'F'] {
             assert_eq!(plain_kind(&frame(tag, b"S\0")), None, "{}", tag as char);
