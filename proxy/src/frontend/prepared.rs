@@ -82,20 +82,27 @@ impl GlobalStatements {
 /// the client that picks colliding names.
 #[derive(Debug, Default)]
 pub struct ClientStatements {
-    names: FxHashMap<String, Arc<Statement>>,
+    /// Keyed by the name's bytes, so a Bind's name is looked up as it lies in the message.
+    names: FxHashMap<Box<[u8]>, Arc<Statement>>,
 }
 
 impl ClientStatements {
     pub fn insert(&mut self, name: &str, stmt: Arc<Statement>) {
-        self.names.insert(name.to_string(), stmt);
+        self.names.insert(name.as_bytes().into(), stmt);
     }
 
     pub fn get(&self, name: &str) -> Option<&Arc<Statement>> {
+        self.get_bytes(name.as_bytes())
+    }
+
+    /// [`ClientStatements::get`] by the raw name, not yet checked to be UTF-8 (a name that
+    /// is not was never inserted, so it is simply not found).
+    pub fn get_bytes(&self, name: &[u8]) -> Option<&Arc<Statement>> {
         self.names.get(name)
     }
 
     pub fn remove(&mut self, name: &str) -> Option<Arc<Statement>> {
-        self.names.remove(name)
+        self.names.remove(name.as_bytes())
     }
 
     pub fn clear(&mut self) {

@@ -4,15 +4,18 @@
 //! Most of an unsharded, plugin-free workload is this: after the first message of a batch
 //! has checked a server out, its Bind, Describe, Execute and Sync only need to be queued for
 //! their replies. Taking them here skips cutting each into a reference-counted `Message`
-//! and the general dispatch; anything this path does not handle plainly (named statements,
-//! comments pgDog reads, errors being skipped, a retry being recorded) falls through to it.
+//! and the general dispatch. A Bind of a named statement the server already holds is
+//! renamed here too (`pgbench -M prepared`'s every query). Anything this path does not
+//! handle plainly (a statement to prepare first, comments pgDog reads, errors being
+//! skipped, a retry being recorded) falls through to it.
 
 use bytes::Buf;
 
 use super::super::pending::{Entry, Kind};
 use super::Session;
-use crate::wire::frame_len;
+use crate::backend::prepared::server_name;
 use crate::wire::frontend::may_open_with;
+use crate::wire::{begin, finish, frame_len, put_cstr};
 
 impl Session {
     /// Forwards the plain messages at the front of the client's buffer, stopping at the
@@ -27,22 +30,69 @@ impl Session {
         if self.routed() || tracing::enabled!(tracing::Level::DEBUG) {
             return;
         }
+        // Borrowed out of the session (an empty buffer allocates nothing) so messages can
+        // be read where they lie while the session's other buffers are written.
+        let mut input = std::mem::take(&mut self.crbuf);
         let mut at = 0;
         while !self.pending.is_skipping() {
-            let frame = &self.crbuf[at..];
+            let frame = &input[at..];
             let Ok(Some(len)) = frame_len(frame) else {
                 break;
             };
-            let Some(kind) = plain_kind(&frame[..len]) else {
+            let frame = &frame[..len];
+            if let Some(kind) = plain_kind(frame) {
+                self.sout.extend_from_slice(frame);
+                self.pending.push(Entry::Forward(kind), &mut self.cout);
+            } else if !self.bind_prepared(frame) {
                 break;
-            };
-            self.sout.extend_from_slice(&frame[..len]);
-            self.pending.push(Entry::Forward(kind), &mut self.cout);
+            }
             at += len;
         }
         if at > 0 {
-            self.crbuf.advance(at);
+            input.advance(at);
         }
+        self.crbuf = input;
+    }
+}
+
+impl Session {
+    /// A Bind of a named statement the attached server already holds, renamed to the
+    /// server's name of it and queued; false (nothing done) for anything else, which the
+    /// general path then handles (preparing the statement first, or answering an error).
+    fn bind_prepared(&mut self, frame: &[u8]) -> bool {
+        if frame[0] != b'B' {
+            return false;
+        }
+        let body = &frame[5..];
+        let Some(portal_end) = body.iter().position(|&b| b == 0) else {
+            return false;
+        };
+        let after_portal = &body[portal_end + 1..];
+        let Some(name_end) = after_portal.iter().position(|&b| b == 0) else {
+            return false;
+        };
+        if name_end == 0 {
+            return false;
+        }
+        let Some(stmt) = self.statements.get_bytes(&after_portal[..name_end]) else {
+            return false;
+        };
+        let server = self
+            .server
+            .as_deref()
+            .expect("pass_through runs with a server");
+        if !server.prepared.contains(stmt.id) {
+            return false;
+        }
+        let name = server_name(stmt.id);
+        let at = begin(&mut self.sout, b'B');
+        self.sout.extend_from_slice(&body[..=portal_end]);
+        put_cstr(&mut self.sout, &name);
+        self.sout.extend_from_slice(&after_portal[name_end + 1..]);
+        finish(&mut self.sout, at);
+        self.pending
+            .push(Entry::Forward(Kind::Bind), &mut self.cout);
+        true
     }
 }
 
