@@ -318,6 +318,17 @@ impl Session {
 
     async fn on_client_data(&mut self) -> std::io::Result<Flow> {
         loop {
+            if self.checks_out_first() {
+                let tag = self.crbuf[0];
+                if !self.checkout_or_report(0, Role::Primary, tag).await {
+                    // As on the general path, the message that needed the server is dropped:
+                    // a query has its ReadyForQuery, the rest are skipped up to Sync.
+                    if let Ok(Some(len)) = crate::wire::frame_len(&self.crbuf) {
+                        bytes::Buf::advance(&mut self.crbuf, len);
+                    }
+                    continue;
+                }
+            }
             self.pass_through();
             let msg = match split_message(&mut self.crbuf) {
                 Ok(Some(msg)) => msg,

@@ -1,9 +1,10 @@
 //! The pass-through path: a client's messages that pgDog forwards unchanged to the server
 //! it already holds, copied from the read buffer straight into the server's write buffer.
 //!
-//! Most of an unsharded, plugin-free workload is this: after the first message of a batch
-//! has checked a server out, its Bind, Describe, Execute and Sync only need to be queued for
-//! their replies. Taking them here skips cutting each into a reference-counted `Message`
+//! Most of an unsharded, plugin-free workload is this: a server is checked out for the
+//! first message of a transaction while it still lies in the buffer, and then it and the
+//! rest of the batch (Parse, Bind, Describe, Execute, Sync, or a simple Query) only need to
+//! be queued for their replies. Taking them here skips cutting each into a reference-counted `Message`
 //! and the general dispatch. A Bind of a named statement the server already holds is
 //! renamed here too (`pgbench -M prepared`'s every query). Anything this path does not
 //! handle plainly (a statement to prepare first, comments pgDog reads, errors being
@@ -56,6 +57,36 @@ impl Session {
 }
 
 impl Session {
+    /// Whether the message at the front of the client's buffer needs a server and will
+    /// then be handled by [`Session::pass_through`]: the first message of a transaction,
+    /// checked out for before it is taken off the buffer, so that it too is forwarded in
+    /// place. Messages pgDog answers without a server, or looks into, are left to the
+    /// general path.
+    pub(super) fn checks_out_first(&mut self) -> bool {
+        if self.server.is_some()
+            || self.skip_until_sync
+            || self.replay.is_some()
+            || self.pending.is_skipping()
+        {
+            return false;
+        }
+        self.refresh_chain();
+        if self.routed() || tracing::enabled!(tracing::Level::DEBUG) {
+            return false;
+        }
+        let Ok(Some(len)) = frame_len(&self.crbuf) else {
+            return false;
+        };
+        // A Sync needs no server; the rest of `plain_kind`'s messages always check one out.
+        // A named Bind does too (the general path prepares its statement if need be).
+        let frame = &self.crbuf[..len];
+        match frame[0] {
+            b'S' => false,
+            b'B' => true,
+            _ => plain_kind(frame).is_some(),
+        }
+    }
+
     /// A Bind of a named statement the attached server already holds, renamed to the
     /// server's name of it and queued; false (nothing done) for anything else, which the
     /// general path then handles (preparing the statement first, or answering an error).
@@ -102,6 +133,8 @@ fn plain_kind(frame: &[u8]) -> Option<Kind> {
     let body = &frame[5..];
     match frame[0] {
         b'E' => Some(Kind::Execute),
+        // A simple query, unless it opens with a comment that could ask for pgdog_explain.
+        b'Q' => (!may_open_with(body, &[b"/*"])).then_some(Kind::Query),
         b'S' => Some(Kind::Sync),
         // Bind: portal name, then the statement name; only the unnamed statement.
         b'B' => {
@@ -140,6 +173,15 @@ mod tests {
     fn plain_messages_are_recognised() {
         assert_eq!(plain_kind(&frame(b'E', b"\0\0\0\0\0")), Some(Kind::Execute));
         assert_eq!(plain_kind(&frame(b'S', b"")), Some(Kind::Sync));
+        assert_eq!(plain_kind(&frame(b'Q', b"SELECT 1\0")), Some(Kind::Query));
+        assert_eq!(
+            plain_kind(&frame(b'Q', b"SELECT 1 /* late */\0")),
+            Some(Kind::Query)
+        );
+        assert_eq!(
+            plain_kind(&frame(b'Q', b" /* pgdog_explain */ SELECT 1\0")),
+            None
+        );
         assert_eq!(
             plain_kind(&frame(b'B', b"\0\0\0\0\0\0\0\0")),
             Some(Kind::Bind)
@@ -174,7 +216,7 @@ mod tests {
             None
         );
         // Close, Flush, simple queries, COPY data and Terminate have their own handling.
-        for tag in [b'C', b'H', b'Q', b'd', b'c', b'f', b'X', b'F'] {
+        for tag in [b'C', b'H', b'd', b'c', b'f', b'X', b'F'] {
             assert_eq!(plain_kind(&frame(tag, b"S\0")), None, "{}", tag as char);
         }
         // Malformed: no terminator where one must be.
