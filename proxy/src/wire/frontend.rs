@@ -54,13 +54,6 @@ pub fn may_open_with(text: &[u8], marks: &[&[u8]]) -> bool {
     rest.first().is_some_and(|&b| b >= 0x80) || marks.iter().any(|m| rest.starts_with(m))
 }
 
-/// Whether a Parse names no statement and is framed as one: a statement name (empty),
-/// then a NUL-terminated query. The text is not validated here; the server does that.
-pub fn parse_is_unnamed(msg: &Message) -> bool {
-    let body = msg.body();
-    body.first() == Some(&0) && body[1..].contains(&0)
-}
-
 /// Builds a Parse message for `name` from another Parse's `rest`.
 pub fn parse_with_name(name: &str, rest: &[u8]) -> Bytes {
     let mut out = BytesMut::with_capacity(6 + name.len() + rest.len());

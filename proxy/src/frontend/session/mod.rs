@@ -620,15 +620,6 @@ impl Session {
     }
 
     fn on_parse(&mut self, msg: Message) -> Result<(), ClientError> {
-        if !self.routed()
-            && !tracing::enabled!(tracing::Level::DEBUG)
-            && frontend::parse_is_unnamed(&msg)
-        {
-            // The common extended-protocol Parse: nothing of it is needed here, so its
-            // text is not decoded (the server validates it).
-            self.forward(msg, Some(Kind::Parse(None)));
-            return Ok(());
-        }
         let parse = Parse::decode(&msg)?;
         if tracing::enabled!(tracing::Level::DEBUG) {
             debug!(client = %self.peer, statement = parse.name, query = parse.query, "parse");
