@@ -9,6 +9,7 @@
 # Knobs (environment):
 #   MODES="simple extended prepared"   TRANSACTIONS=1000 (per client; 10 clients)
 #   TOP=25   functions listed per mode  PGDOG_BIN=path (skip `cargo build --release -p pgdog`)
+#   KEEP=dir  copy the callgrind files there (for callgrind_annotate --auto=yes)
 set -euo pipefail
 
 MODES=${MODES:-"simple extended prepared"}
@@ -159,5 +160,6 @@ for mode in $MODES; do
     PGDOG_PID=""
     echo "pgbench -S -M $mode, $CLIENTS clients, pgDog under callgrind:"
     report "$(ls "$out".* | head -1)" $((TRANSACTIONS * CLIENTS)) "$TOP"
+    [[ -n ${KEEP:-} ]] && mkdir -p "$KEEP" && cp "$out".* "$KEEP/"
     echo
 done

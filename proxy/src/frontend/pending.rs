@@ -201,6 +201,41 @@ impl Pending {
         delivery
     }
 
+    /// Settles the whole queue at once for a reply holding `ready` ReadyForQuery messages
+    /// and nothing that needs a decision (no error, no COPY, see
+    /// [`crate::wire::backend::plain_reply`]), if every entry is the client's own and the
+    /// last of them is the Sync or Query that reply answers. The caller then forwards the
+    /// reply as it is. False, with nothing changed, when the message-by-message path must
+    /// decide instead.
+    pub fn settle_plain(&mut self, ready: usize, parses: &mut ParseResults) -> bool {
+        if self.skipping || self.copy_in {
+            return false;
+        }
+        let mut syncs = 0;
+        for entry in &self.queue {
+            match entry {
+                Entry::Forward(Kind::Sync | Kind::Query) => syncs += 1,
+                Entry::Forward(_) => {}
+                // Swallowed replies must be cut out and local answers placed between them.
+                Entry::Swallow(_) | Entry::Local(_) | Entry::CopyEnd => return false,
+            }
+        }
+        let ends_with_sync = matches!(
+            self.queue.back(),
+            Some(Entry::Forward(Kind::Sync | Kind::Query))
+        );
+        if syncs != ready || !ends_with_sync {
+            return false;
+        }
+        // No error came back, so every named Parse in the batch succeeded.
+        for entry in self.queue.drain(..) {
+            if let Entry::Forward(Kind::Parse(Some(id))) = entry {
+                parses.done.push(id);
+            }
+        }
+        true
+    }
+
     /// Writes local answers that have reached the front: everything before them is done.
     fn answer_locally(&mut self, client_out: &mut BytesMut) {
         loop {
@@ -252,6 +287,64 @@ mod tests {
         tags.iter()
             .map(|&t| (t, p.on_server(&[t], out, &mut unprepared)))
             .collect()
+    }
+
+    #[test]
+    fn settle_plain_takes_a_batch_of_forwarded_messages_whole() {
+        let mut p = Pending::default();
+        let mut out = BytesMut::new();
+        for kind in [
+            Kind::Parse(Some(7)),
+            Kind::Bind,
+            Kind::Execute,
+            Kind::Sync,
+            Kind::Query,
+        ] {
+            p.push(Entry::Forward(kind), &mut out);
+        }
+        let mut parses = ParseResults::default();
+        assert!(
+            !p.settle_plain(1, &mut parses),
+            "two ReadyForQuery are owed"
+        );
+        assert!(!p.is_idle());
+        assert!(p.settle_plain(2, &mut parses));
+        assert!(p.is_idle());
+        assert_eq!(parses.done, vec![7]);
+        assert!(out.is_empty());
+    }
+
+    #[test]
+    fn settle_plain_refuses_what_needs_the_slow_path() {
+        let mut out = BytesMut::new();
+        let mut parses = ParseResults::default();
+        let cases: [&[Entry]; 4] = [
+            &[
+                Entry::Swallow(Kind::Parse(Some(1))),
+                Entry::Forward(Kind::Sync),
+            ],
+            &[
+                Entry::Forward(Kind::Sync),
+                Entry::Local(Bytes::from_static(PARSE_COMPLETE)),
+            ],
+            // The client has not sent its Sync yet: the batch is not over.
+            &[Entry::Forward(Kind::Sync), Entry::Forward(Kind::Bind)],
+            &[Entry::CopyEnd, Entry::Forward(Kind::Sync)],
+        ];
+        for entries in cases {
+            let mut p = Pending::default();
+            for entry in entries {
+                p.queue.push_back(entry.clone());
+            }
+            let before = p.queue.len();
+            assert!(!p.settle_plain(1, &mut parses), "{entries:?}");
+            assert_eq!(p.queue.len(), before);
+        }
+        let mut p = Pending::default();
+        p.push(Entry::Forward(Kind::Sync), &mut out);
+        p.skipping = true;
+        assert!(!p.settle_plain(1, &mut parses));
+        assert!(parses.is_empty());
     }
 
     #[test]

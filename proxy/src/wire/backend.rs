@@ -138,3 +138,101 @@ pub fn notice(out: &mut BytesMut, severity: &str, code: &str, message: &str) {
 
 /// EmptyQueryResponse: the reply to a query string with no statement in it.
 pub const EMPTY_QUERY_RESPONSE: &[u8] = b"I\0\0\0\x04";
+
+/// A run of whole server messages that needs nothing from the proxy but forwarding:
+/// [`plain_reply`] found it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PlainReply {
+    /// How many ReadyForQuery messages it holds.
+    pub ready: usize,
+    /// The transaction status of the last one.
+    pub status: u8,
+}
+
+/// Checks whether `buf` is exactly whole server messages ending in ReadyForQuery, none of
+/// which the proxy must act on: replies to Parse, Bind, Close, Describe, Execute and Query
+/// (rows, completions, notices, notifications). Errors, ParameterStatus and COPY are left
+/// to the caller's message-by-message path, as is anything still arriving. Reads only the
+/// five header bytes of each message.
+pub fn plain_reply(buf: &[u8]) -> Option<PlainReply> {
+    let mut at = 0;
+    let mut ready = 0;
+    let mut status = 0;
+    let mut ends_ready = false;
+    while at < buf.len() {
+        let rest = &buf[at..];
+        let Ok(Some(total)) = super::frame_len(rest) else {
+            return None;
+        };
+        let tag = rest[0];
+        match tag {
+            b'Z' => {
+                ready += 1;
+                status = *rest.get(5)?;
+            }
+            b'1' | b'2' | b'3' | b'T' | b'n' | b't' | b'D' | b'C' | b'I' | b's' | b'N' | b'A' => {}
+            _ => return None,
+        }
+        ends_ready = tag == b'Z';
+        at += total;
+    }
+    ends_ready.then_some(PlainReply { ready, status })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn msg(out: &mut Vec<u8>, tag: u8, body: &[u8]) {
+        out.push(tag);
+        out.extend_from_slice(&(body.len() as i32 + 4).to_be_bytes());
+        out.extend_from_slice(body);
+    }
+
+    #[test]
+    fn plain_reply_counts_ready_and_keeps_the_last_status() {
+        let mut buf = Vec::new();
+        for tag in [b'1', b'2', b'T'] {
+            msg(&mut buf, tag, b"");
+        }
+        msg(&mut buf, b'D', b"\0\x01\0\0\0\x01x");
+        msg(&mut buf, b'C', b"SELECT 1\0");
+        msg(&mut buf, b'Z', b"T");
+        msg(&mut buf, b'N', b"notice");
+        msg(&mut buf, b'C', b"COMMIT\0");
+        msg(&mut buf, b'Z', b"I");
+        assert_eq!(
+            plain_reply(&buf),
+            Some(PlainReply {
+                ready: 2,
+                status: b'I'
+            })
+        );
+    }
+
+    #[test]
+    fn plain_reply_leaves_errors_parameters_copy_and_partial_data() {
+        for tag in [b'E', b'S', b'G', b'H', b'd', b'c', b'W', b'K', b'R'] {
+            let mut buf = Vec::new();
+            msg(&mut buf, b'2', b"");
+            msg(&mut buf, tag, b"xx");
+            msg(&mut buf, b'Z', b"I");
+            assert_eq!(plain_reply(&buf), None, "tag {}", tag as char);
+        }
+        let mut buf = Vec::new();
+        msg(&mut buf, b'C', b"SELECT 1\0");
+        assert_eq!(plain_reply(&buf), None, "no ReadyForQuery yet");
+        msg(&mut buf, b'Z', b"I");
+        msg(&mut buf, b'A', b"late notification");
+        assert_eq!(plain_reply(&buf), None, "something after the ReadyForQuery");
+        buf.truncate(buf.len() - 3);
+        assert_eq!(plain_reply(&buf), None, "a partial message");
+        assert_eq!(
+            plain_reply(&[b'Z', 0, 0, 0, 4]),
+            None,
+            "a ReadyForQuery without status"
+        );
+        assert_eq!(plain_reply(&[b'Z', 0, 0, 0, 1, b'I']), None, "a bad length");
+        assert_eq!(plain_reply(&[]), None);
+    }
+}

@@ -259,7 +259,10 @@ impl Session {
             let event = match self.server.as_deref_mut() {
                 Some(server) => {
                     reserve(&mut server.rbuf);
+                    // Biased: polled in order, which skips the random draw select! makes per
+                    // turn; each branch only completes when its socket has data anyway.
                     tokio::select! {
+                        biased;
                         r = server.stream.read_buf(&mut server.rbuf) => Event::Server(r),
                         r = self.client.read_buf(&mut self.crbuf) => Event::Client(r),
                         // In transaction mode the boundary check at the top of the loop
@@ -269,6 +272,7 @@ impl Session {
                     }
                 }
                 None => tokio::select! {
+                    biased;
                     r = self.client.read_buf(&mut self.crbuf) => Event::Client(r),
                     _ = &mut changed, if !shutdown_seen => Event::Shutdown,
                 },

@@ -24,6 +24,17 @@ impl Session {
         // end: the common reply (a handful of small messages) costs no per-message
         // allocation or reference counting.
         let mut at = 0;
+        // The common reply, a whole batch's answers up to its ReadyForQuery with nothing in
+        // them to act on, is forwarded in one copy after a look at each header.
+        if self.audit.is_none() {
+            if let Some(reply) = backend::plain_reply(&server.rbuf) {
+                if self.pending.settle_plain(reply.ready, &mut parses) {
+                    self.cout.extend_from_slice(&server.rbuf);
+                    server.status = reply.status;
+                    at = server.rbuf.len();
+                }
+            }
+        }
         loop {
             let len = match frame_len(&server.rbuf[at..]) {
                 Ok(Some(len)) => len,
