@@ -76,7 +76,9 @@ column = "aid"
 $2
 TOML
     printf '[[users]]\nname = "bench"\ndatabase = "bench"\npassword = "bench"\n' >"$WORK/users.toml"
-    RUST_LOG=warn "$PGDOG_BIN" --config "$WORK/$1.toml" --users "$WORK/users.toml" >"$WORK/$1.log" 2>&1 &
+    # setsid: each pgDog in a scheduling autogroup of its own (see run.sh), so neither
+    # shares its CPU share with pgbench or with the other.
+    RUST_LOG=warn setsid "$PGDOG_BIN" --config "$WORK/$1.toml" --users "$WORK/users.toml" >"$WORK/$1.log" 2>&1 &
     PIDS+=($!); PIDOF[$1]=$!; PORTS[$1]=$p
     for _ in $(seq 100); do PGPASSWORD=bench psql -X -q -h 127.0.0.1 -p "$p" -U bench -c 'SELECT 1' bench >/dev/null 2>&1 && return; sleep 0.1; done
     log "pgdog $1 did not start"; cat "$WORK/$1.log" >&2; exit 1

@@ -187,7 +187,14 @@ name = "bench"
 database = "bench"
 password = "$PASSWORD"
 EOF
-RUST_LOG=warn "$PGDOG_BIN" --config "$WORK/pgdog.toml" --users "$WORK/users.toml" >"$WORK/pgdog.log" 2>&1 &
+# setsid: a session of its own, as PgBouncer's -d gives it. With the kernel's autogroup
+# scheduling (on by default on desktop and many server kernels) each session is one
+# scheduling group, so a pgDog left in this script's session would share its CPU share with
+# pgbench, while the daemonised PgBouncer (and every postgres backend, which calls setsid)
+# gets a share of its own: pgDog was preempted twice as often as PgBouncer for that alone.
+# Without job control a background job is not a group leader, so setsid execs in place and
+# $! is pgDog's pid.
+RUST_LOG=warn setsid "$PGDOG_BIN" --config "$WORK/pgdog.toml" --users "$WORK/users.toml" >"$WORK/pgdog.log" 2>&1 &
 PGDOG_PID=$!
 disown
 log "PgBouncer tx :$BOUNCER_TX_PORT session :$BOUNCER_SESSION_PORT, pgDog :$PGDOG_PORT (pool size $POOL_SIZE)"
@@ -199,6 +206,14 @@ for port in "$BOUNCER_TX_PORT" "$BOUNCER_SESSION_PORT" "$PGDOG_PORT"; do
         sleep 0.1
     done
     [[ $ok == 1 ]] || { tail -20 "$WORK"/pgdog.log "$WORK"/pgbouncer-*.log >&2; die "proxy on port $port not answering"; }
+done
+# Each proxy must run outside this script's session (see setsid above), and the CPU column
+# reads these pids: check both.
+OWN_SID=$(ps -o sid= -p $$ | tr -d ' ')
+for pid in "$PGDOG_PID" "$BOUNCER_TX_PID" "$BOUNCER_SESSION_PID"; do
+    comm=$(cat "/proc/$pid/comm" 2>/dev/null || true)
+    [[ $comm == pgdog || $comm == pgbouncer ]] || die "pid $pid is not a proxy (it is '$comm')"
+    [[ $(ps -o sid= -p "$pid" | tr -d ' ') != "$OWN_SID" ]] || die "$comm ($pid) shares this script's session"
 done
 
 # --- measurement -----------------------------------------------------------
