@@ -51,13 +51,23 @@ impl ServerName {
         }
         ServerName { buf, len: 8 + n }
     }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+}
+
+impl std::fmt::Debug for ServerName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self)
+    }
 }
 
 impl std::ops::Deref for ServerName {
     type Target = str;
     fn deref(&self) -> &str {
         // Only ASCII was written.
-        std::str::from_utf8(&self.buf[..self.len]).expect("ASCII digits and prefix")
+        std::str::from_utf8(self.as_bytes()).expect("ASCII digits and prefix")
     }
 }
 

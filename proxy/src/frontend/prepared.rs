@@ -14,10 +14,14 @@ use bytes::Bytes;
 use dashmap::DashMap;
 use rustc_hash::FxHashMap;
 
+use crate::backend::prepared::ServerName;
+
 /// A statement as the server must see it: its id and the Parse body after the name.
 #[derive(Debug)]
 pub struct Statement {
     pub id: u64,
+    /// `__pgdog_<id>`, made once: every Bind of the statement carries it.
+    pub server_name: ServerName,
     pub rest: Bytes,
     /// Some server has accepted this Parse. From then on a client's Parse of it can be
     /// answered without a server: clients such as pgbench prepare synchronously, and making
@@ -59,8 +63,10 @@ impl GlobalStatements {
         self.ids
             .entry(rest.clone())
             .or_insert_with(|| {
+                let id = self.next.fetch_add(1, Ordering::Relaxed) + 1;
                 Arc::new(Statement {
-                    id: self.next.fetch_add(1, Ordering::Relaxed) + 1,
+                    id,
+                    server_name: ServerName::new(id),
                     rest,
                     valid: AtomicBool::new(false),
                 })

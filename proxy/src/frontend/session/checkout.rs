@@ -40,7 +40,8 @@ impl Session {
             .shards
             .get(shard)
             .ok_or(BackendError::Closed)?;
-        let mut last = BackendError::Closed;
+        // Made only on failure: an error held from the start is dropped on every checkout.
+        let mut last = None;
         let candidates = if self.catalog_only {
             shard.peek_candidates(role)
         } else {
@@ -55,17 +56,17 @@ impl Session {
                 // A replica whose pool stays busy (it may hang without breaking its
                 // connections): try another for reads, without a ban.
                 Err(err @ BackendError::CheckoutTimeout(_)) if role == Role::Replica => {
-                    last = err;
+                    last = Some(err);
                 }
                 Err(err) if err.is_unreachable() => {
                     warn!(server = %host.pool.addr, error = %err, role = ?host.role, "server unreachable; trying another");
                     shard.failed(host);
-                    last = err;
+                    last = Some(err);
                 }
                 Err(err) => return Err(err),
             }
         }
-        Err(last)
+        Err(last.unwrap_or(BackendError::Closed))
     }
 
     pub(super) async fn checkout(&mut self, shard: usize, role: Role) -> Result<(), BackendError> {

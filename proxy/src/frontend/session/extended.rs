@@ -279,10 +279,7 @@ impl Session {
                 for old in server.prepared.insert(stmt.id, limit) {
                     out.extend_from_slice(&frontend::target_message(b'C', b'S', &server_name(old)));
                 }
-                out.extend_from_slice(&frontend::parse_with_name(
-                    &server_name(stmt.id),
-                    &stmt.rest,
-                ));
+                out.extend_from_slice(&frontend::parse_with_name(&stmt.server_name, &stmt.rest));
                 out.extend_from_slice(b"S\0\0\0\x04");
                 let lost = |e: BackendError| Prepare::Lost(*shard, e);
                 server
@@ -348,7 +345,7 @@ impl Session {
                     let name = frontend::bind_statement(msg)?;
                     match self.statements.get(name) {
                         Some(stmt) if !name.is_empty() => out.extend_from_slice(
-                            &frontend::bind_with_statement(msg, &server_name(stmt.id))?,
+                            &frontend::bind_with_statement(msg, &stmt.server_name)?,
                         ),
                         _ => out.extend_from_slice(msg.bytes()),
                     }
@@ -358,7 +355,7 @@ impl Session {
                     let (kind, name) = frontend::target(msg)?;
                     match (kind, self.statements.get(name)) {
                         (b'S', Some(stmt)) if !name.is_empty() => out.extend_from_slice(
-                            &frontend::target_message(b'D', b'S', &server_name(stmt.id)),
+                            &frontend::target_message(b'D', b'S', &stmt.server_name),
                         ),
                         _ => out.extend_from_slice(msg.bytes()),
                     }

@@ -552,11 +552,7 @@ impl Session {
                 match named {
                     Some(stmt) => {
                         self.ensure_prepared(&stmt);
-                        frontend::put_bind_with_statement(
-                            &mut self.sout,
-                            &msg,
-                            &server_name(stmt.id),
-                        )?;
+                        frontend::put_bind_with_statement(&mut self.sout, &msg, &stmt.server_name)?;
                         self.pending
                             .push(Entry::Forward(Kind::Bind), &mut self.cout);
                     }
@@ -574,12 +570,7 @@ impl Session {
                 match named {
                     Some(stmt) => {
                         self.ensure_prepared(&stmt);
-                        frontend::put_target_message(
-                            &mut self.sout,
-                            b'D',
-                            b'S',
-                            &server_name(stmt.id),
-                        );
+                        frontend::put_target_message(&mut self.sout, b'D', b'S', &stmt.server_name);
                         self.pending
                             .push(Entry::Forward(Kind::Describe), &mut self.cout);
                     }
@@ -666,10 +657,8 @@ impl Session {
             self.pending
                 .push(Entry::Swallow(Kind::Close), &mut self.cout);
         }
-        self.sout.extend_from_slice(&frontend::parse_with_name(
-            &server_name(stmt.id),
-            &stmt.rest,
-        ));
+        self.sout
+            .extend_from_slice(&frontend::parse_with_name(&stmt.server_name, &stmt.rest));
         self.pending.push(entry, &mut self.cout);
     }
 }

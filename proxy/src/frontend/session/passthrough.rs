@@ -14,9 +14,8 @@ use bytes::Buf;
 
 use super::super::pending::{Entry, Kind};
 use super::Session;
-use crate::backend::prepared::server_name;
 use crate::wire::frontend::may_open_with;
-use crate::wire::{begin, finish, frame_len, put_cstr};
+use crate::wire::{begin, finish, frame_len};
 
 impl Session {
     /// Forwards the plain messages at the front of the client's buffer, stopping at the
@@ -115,10 +114,10 @@ impl Session {
         if !server.prepared.contains(stmt.id) {
             return false;
         }
-        let name = server_name(stmt.id);
         let at = begin(&mut self.sout, b'B');
         self.sout.extend_from_slice(&body[..=portal_end]);
-        put_cstr(&mut self.sout, &name);
+        self.sout.extend_from_slice(stmt.server_name.as_bytes());
+        self.sout.extend_from_slice(&[0]);
         self.sout.extend_from_slice(&after_portal[name_end + 1..]);
         finish(&mut self.sout, at);
         self.pending
