@@ -109,7 +109,8 @@ name = "bench"
 database = "replicated"
 password = "bench"
 TOML
-RUST_LOG=warn "$PGDOG_BIN" --config "$WORK/pgdog.toml" --users "$WORK/users.toml" >"$WORK/pgdog.log" 2>&1 &
+# setsid: a scheduling autogroup of its own, not shared with pgbench (see run.sh).
+RUST_LOG=warn setsid "$PGDOG_BIN" --config "$WORK/pgdog.toml" --users "$WORK/users.toml" >"$WORK/pgdog.log" 2>&1 &
 PIDS+=($!)
 export PGPASSWORD=bench
 for _ in $(seq 100); do psql -X -q -h 127.0.0.1 -p "$PORT" -U bench -c 'SELECT 1' single >/dev/null 2>&1 && break; sleep 0.1; done

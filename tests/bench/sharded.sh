@@ -101,7 +101,8 @@ name = "bench"
 database = "sharded"
 password = "bench"
 EOF
-RUST_LOG=warn "$PGDOG_BIN" --config "$WORK/pgdog.toml" --users "$WORK/users.toml" >"$WORK/pgdog.log" 2>&1 &
+# setsid: a scheduling autogroup of its own, not shared with pgbench (see run.sh).
+RUST_LOG=warn setsid "$PGDOG_BIN" --config "$WORK/pgdog.toml" --users "$WORK/users.toml" >"$WORK/pgdog.log" 2>&1 &
 PGDOG_PID=$!
 disown
 export PGPASSWORD=bench
