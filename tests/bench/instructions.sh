@@ -19,16 +19,11 @@ CLIENTS=10
 PASSWORD=bench-password
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+# shellcheck source=tests/bench/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 log() { printf '[instructions] %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
-pg_bin() {
-    if command -v "$1" >/dev/null 2>&1; then command -v "$1"; return; fi
-    local dir
-    dir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -t/ -k5 -n | tail -1)
-    [[ -n $dir && -x $dir/$1 ]] || die "$1 not found (install postgresql)"
-    echo "$dir/$1"
-}
 INITDB=$(pg_bin initdb)
 POSTGRES=$(pg_bin postgres)
 PGBENCH=$(command -v pgbench) || die "pgbench not found"
@@ -51,9 +46,6 @@ AS_PG=()
 if [[ $(id -u) == 0 ]]; then
     AS_PG=(runuser -u postgres --)
 fi
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
 
 WORK=$(mktemp -d /tmp/pgdog-instructions-XXXXXX)
 chmod 755 "$WORK"
@@ -71,7 +63,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-PGPORT=$(free_port)
+PGPORT=$(port)
 "${AS_PG[@]}" "$INITDB" -D "$WORK/data" --auth=trust -U postgres --no-sync -E UTF8 --locale=C >"$WORK/initdb.log" 2>&1 ||
     { cat "$WORK/initdb.log" >&2; die "initdb failed"; }
 printf 'local all all trust\nhost all postgres 127.0.0.1/32 trust\nhost all all 127.0.0.1/32 md5\n' >"$WORK/data/pg_hba.conf"
@@ -89,7 +81,7 @@ export PGPASSWORD=$PASSWORD
 "$PGBENCH" -i -s 1 -q -h 127.0.0.1 -p "$PGPORT" -U bench bench >"$WORK/init.log" 2>&1 ||
     { cat "$WORK/init.log" >&2; die "pgbench -i failed"; }
 
-PGDOG_PORT=$(free_port)
+PGDOG_PORT=$(port)
 cat >"$WORK/pgdog.toml" <<EOF
 [general]
 host = "127.0.0.1"

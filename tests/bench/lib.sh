@@ -1,8 +1,15 @@
-# Shared by the pgDog-vs-pgDog bench scripts (sharded.sh, replicas.sh): where the server
-# binaries are, free ports, medians, and the interleaved comparison of two databases
-# behind the same pgDog. Sourced, not run.
+# Shared by the bench scripts: where the server binaries are, free ports, medians, and
+# (for the pgDog-vs-pgDog ones: sharded.sh, replicas.sh, plugins.sh) the interleaved
+# comparison of two targets. Sourced, not run.
 
 bin() { command -v "$1" 2>/dev/null || ls -d /usr/lib/postgresql/*/bin/"$1" 2>/dev/null | sort -V | tail -1; }
+# pg_bin NAME: as bin, but a missing tool fails (and so, under set -e, ends the script).
+pg_bin() {
+    local path
+    path=$(bin "$1")
+    [[ -n $path ]] || { echo "error: $1 not found (install postgresql)" >&2; return 1; }
+    echo "$path"
+}
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 median() { printf '%s\n' "$@" | sort -n | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
 

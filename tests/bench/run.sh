@@ -25,19 +25,12 @@ PGDOG_WORKERS=${PGDOG_WORKERS:-1}
 PASSWORD=bench-password
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+# shellcheck source=tests/bench/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 log() { printf '[bench] %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
-# --- tools -----------------------------------------------------------------
-# PostgreSQL server binaries: PATH first, else the newest Debian install dir
-# (Debian does not put initdb/postgres on PATH).
-pg_bin() {
-    if command -v "$1" >/dev/null 2>&1; then command -v "$1"; return; fi
-    local dir
-    dir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -t/ -k5 -n | tail -1)
-    [[ -n $dir && -x $dir/$1 ]] || die "$1 not found (install postgresql)"
-    echo "$dir/$1"
-}
+# --- tools (PostgreSQL binaries: PATH, else the newest Debian dir; see lib.sh) ---
 INITDB=$(pg_bin initdb)
 POSTGRES=$(pg_bin postgres)
 PGBENCH=$(command -v pgbench) || die "pgbench not found (install postgresql-contrib / client)"
@@ -68,9 +61,6 @@ if [[ $(id -u) == 0 ]]; then
     AS_PG=(runuser -u postgres --)
 fi
 
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
 
 # --- setup & teardown ------------------------------------------------------
 WORK=$(mktemp -d /tmp/pgdog-bench-XXXXXX)
@@ -92,7 +82,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-PGPORT=$(free_port)
+PGPORT=$(port)
 log "PostgreSQL on port $PGPORT (work dir $WORK)"
 "${AS_PG[@]}" "$INITDB" -D "$WORK/data" --auth=trust -U postgres --no-sync -E UTF8 --locale=C >"$WORK/initdb.log" 2>&1 ||
     { cat "$WORK/initdb.log" >&2; die "initdb failed"; }
@@ -129,7 +119,7 @@ MAX_CLIENTS=$(printf '%s\n' $CLIENTS | sort -n | tail -1)
 printf '"bench" "%s"\n' "$MD5" >"$WORK/userlist.txt"
 start_pgbouncer() { # name mode pool_size -> sets BOUNCER_PORT
     local name=$1 mode=$2 size=$3 port
-    port=$(free_port)
+    port=$(port)
     cat >"$WORK/pgbouncer-$name.ini" <<EOF
 [databases]
 bench = host=127.0.0.1 port=$PGPORT dbname=bench
@@ -160,7 +150,7 @@ start_pgbouncer session session "$MAX_CLIENTS"
 BOUNCER_SESSION_PORT=$BOUNCER_PORT
 BOUNCER_SESSION_PID=$(cat "$WORK/pgbouncer-session.pid")
 
-PGDOG_PORT=$(free_port)
+PGDOG_PORT=$(port)
 cat >"$WORK/pgdog.toml" <<EOF
 [general]
 host = "127.0.0.1"
