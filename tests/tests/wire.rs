@@ -218,3 +218,57 @@ async fn sync_during_copy_in_keeps_responses_in_order() {
     )
     .await;
 }
+
+/// After an extended-protocol error PostgreSQL reads and drops everything up to Sync, a
+/// simple Query included: nothing answers that Query. A proxy that waits for its
+/// ReadyForQuery never sees its client's transaction end, and keeps the server from
+/// everyone else for as long as that client stays connected.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_query_while_skipping_to_sync_gets_no_reply_and_frees_the_server() {
+    let steps = vec![
+        (cat(&[raw::parse("", "SELEC 1"), raw::flush()]), 0),
+        (raw::query("SELECT 1"), 0),
+        (raw::sync(), 1),
+        (run("SELECT 2"), 1),
+    ];
+    same_as_server("query while skipping", "", steps).await;
+
+    let env = ProxyEnv::shared("wire_skip", |c| c.pool_size(1).checkout_timeout_ms(2000)).await;
+    let t = &env.tenant;
+    let mut held = RawConn::startup(env.pgdog.port(), &t.user, &t.password, &t.database)
+        .await
+        .unwrap_or_else(|e| panic!("login: {:?}", e.fields()));
+    // The Query goes once the error is in: sent with the Parse, it would be queued (and
+    // dropped with it) before the server is known to skip.
+    held.send(&cat(&[raw::parse("", "SELEC 1"), raw::flush()]))
+        .await;
+    let mut tags = String::new();
+    match held.recv_timeout(Duration::from_secs(5)).await {
+        Recv::Msg(m) => tags.push(m.tag as char),
+        other => panic!("no reply to the Parse: {other:?}"),
+    }
+    held.send(&raw::query("SELECT 1")).await;
+    held.send(&raw::sync()).await;
+    loop {
+        match held.recv_timeout(Duration::from_secs(5)).await {
+            Recv::Msg(m) if m.tag == b'Z' => break,
+            Recv::Msg(m) => tags.push(m.tag as char),
+            Recv::Timeout => panic!("no ReadyForQuery after Sync (got {tags})"),
+            Recv::Eof => panic!("connection closed (got {tags})"),
+        }
+    }
+    assert_eq!(
+        tags, "E",
+        "only the Parse's error, nothing for the ignored Query"
+    );
+    // The first client stays connected; the pool's only server must serve the next one.
+    let other = env.client().await;
+    let row = other.query_one("SELECT 3", &[]).await.unwrap_or_else(|e| {
+        panic!(
+            "the server did not go back to the pool: {e}\n{}",
+            env.pgdog.log()
+        )
+    });
+    assert_eq!(row.get::<_, i32>(0), 3);
+    drop(held);
+}

@@ -117,7 +117,8 @@ impl Pending {
         if self.skipping {
             match entry {
                 Entry::Forward(Kind::Sync) | Entry::Swallow(Kind::Sync) => self.skipping = false,
-                Entry::Forward(Kind::Query) | Entry::Swallow(Kind::Query) => {}
+                // Everything else, a simple Query included, is read and dropped by the
+                // server until Sync: no reply will come for it.
                 _ => return,
             }
         }
@@ -432,6 +433,24 @@ mod tests {
         assert!(!p.is_skipping());
         p.on_server(b"Z", &mut out, &mut unprepared);
         assert!(p.is_empty());
+    }
+
+    #[test]
+    fn a_query_sent_while_the_server_skips_to_sync_expects_no_reply() {
+        let mut p = Pending::default();
+        let mut out = BytesMut::new();
+        let mut unprepared = ParseResults::default();
+        for kind in [Kind::Parse(None), Kind::Bind, Kind::Execute] {
+            p.push(Entry::Forward(kind), &mut out);
+        }
+        p.on_server(b"E", &mut out, &mut unprepared);
+        assert!(p.is_skipping());
+        // PostgreSQL ignores a Query until Sync too; only the Sync's ReadyForQuery comes.
+        p.push(Entry::Forward(Kind::Query), &mut out);
+        p.push(Entry::Forward(Kind::Sync), &mut out);
+        p.on_server(b"Z", &mut out, &mut unprepared);
+        assert!(p.is_idle(), "the server can go back to the pool");
+        assert_eq!(&out[..], b"EZ");
     }
 
     #[test]

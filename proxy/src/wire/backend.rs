@@ -168,7 +168,7 @@ pub fn plain_reply(buf: &[u8]) -> Option<PlainReply> {
         match tag {
             b'Z' => {
                 ready += 1;
-                status = *rest.get(5)?;
+                status = *rest[..total].get(5)?;
             }
             b'1' | b'2' | b'3' | b'T' | b'n' | b't' | b'D' | b'C' | b'I' | b's' | b'N' | b'A' => {}
             _ => return None,
