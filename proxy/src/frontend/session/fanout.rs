@@ -12,12 +12,12 @@
 //! failed transaction with ROLLBACK, too).
 
 use bytes::Bytes;
-use tracing::{info, warn};
+use tracing::warn;
 
 use super::responses::{Outcome, Replies};
 use super::{ClientError, Session};
-use crate::backend::{BackendError, Guard};
-use crate::config::{PoolerMode, Role};
+
+use crate::config::PoolerMode;
 use crate::fanout::merge::Plan;
 use crate::router::rewrite::{self, FanoutSql, ShardLimit};
 use crate::router::statement::{Command, Statement};
@@ -413,74 +413,6 @@ impl Session {
         sharding.insert_row_shards(stmt, &Default::default())
     }
 
-    /// Makes sure the fan holds a server for every leg's shard, moving the attached
-    /// server into it and opening the transaction on shards that join one.
-    pub(super) async fn attach_fan(
-        &mut self,
-        shards: &[usize],
-        role: Role,
-    ) -> Result<(), BackendError> {
-        self.settle_attached().await?;
-        if let Some(server) = self.server.take() {
-            self.fan.push((self.shard, server));
-        }
-        let in_transaction = self.deferred_begin.is_some() || self.fan_status() != b'I';
-        for &shard in shards {
-            if self.fan.iter().any(|(s, _)| *s == shard) {
-                continue;
-            }
-            let server = self.fan_checkout(shard, in_transaction, role).await?;
-            self.fan.push((shard, server));
-        }
-        self.fan.sort_by_key(|(s, _)| *s);
-        // Every shard the transaction has reached now holds its BEGIN.
-        self.deferred_begin = None;
-        // A cancel reaches every shard the statement may be running on.
-        let mut slot = self.slot.lock().unwrap_or_else(|e| e.into_inner());
-        slot.clear();
-        slot.extend(self.fan.iter().map(|(_, server)| super::Target {
-            addr: server.peer,
-            pid: server.backend_key.0,
-            secret: server.backend_key.1,
-        }));
-        drop(slot);
-        Ok(())
-    }
-
-    async fn fan_checkout(
-        &mut self,
-        shard: usize,
-        begin: bool,
-        role: Role,
-    ) -> Result<Guard, BackendError> {
-        // Inside a transaction the primary (unless it began READ ONLY); outside one, the
-        // statement's own role.
-        let role = if begin && !self.txn_read_only {
-            Role::Primary
-        } else {
-            role
-        };
-        let mut server = self.get_server(shard, role).await?;
-        if server.params_fingerprint != self.params.fingerprint() {
-            if let Some(sql) = self.params.sync_sql(&server.params) {
-                server.run_internal(&sql).await?;
-            }
-        }
-        if begin {
-            let sql = self
-                .txn_begin
-                .clone()
-                .unwrap_or_else(|| "BEGIN".to_string());
-            server.run_internal(&sql).await?;
-            // The transaction's savepoints, so RELEASE and ROLLBACK TO work on this shard
-            // as on the others.
-            for savepoint in self.txn_savepoints.clone() {
-                server.run_internal(&savepoint).await?;
-            }
-        }
-        Ok(server)
-    }
-
     /// Bookkeeping after a fanned-out query: give servers back at the end of a
     /// transaction, or give up on a fan that lost a server.
     /// `ends_transaction`: the statement was the client's COMMIT or ROLLBACK, or a
@@ -549,28 +481,6 @@ impl Session {
         Ok(())
     }
 
-    /// Rolls back every shard of the fan and returns the servers that survive it.
-    pub(super) async fn rollback_fan(&mut self) {
-        self.fan_aborted = false;
-        self.txn_begin = None;
-        self.txn_savepoints.clear();
-        self.forced_local = None;
-        self.clear_slot();
-        for (shard, mut server) in std::mem::take(&mut self.fan) {
-            match server.run_internal("ROLLBACK").await {
-                Ok(()) if server.status == b'I' => {
-                    if self.login.mode == PoolerMode::Transaction {
-                        server.release();
-                    } else {
-                        self.fan.push((shard, server));
-                    }
-                }
-                Ok(()) => {}
-                Err(err) => info!(shard, error = %err, "rollback failed; closing that server"),
-            }
-        }
-    }
-
     /// An error pgDog reports itself, in place of the statement's replies.
     pub(super) fn reply_error(&mut self, err: ErrorResponse) {
         err.encode(&mut self.cout);
@@ -580,43 +490,6 @@ impl Session {
             self.fan_status()
         };
         crate::wire::backend::ready_for_query(&mut self.cout, status);
-    }
-
-    /// After the client left: roll back and return every server of the fan.
-    pub(super) fn finish_fan(&mut self) {
-        let peer = self.peer;
-        if std::mem::take(&mut self.fan_busy) {
-            // The client left mid-statement: cancel what runs and close the connections,
-            // whose replies nobody will read.
-            info!(client = %peer, "client left mid-query on several shards; cancelling and closing their servers");
-            for (_, server) in std::mem::take(&mut self.fan) {
-                tokio::spawn(super::super::cancel::send_cancel(super::Target {
-                    addr: server.peer,
-                    pid: server.backend_key.0,
-                    secret: server.backend_key.1,
-                }));
-            }
-            return;
-        }
-        for (_, mut server) in std::mem::take(&mut self.fan) {
-            let mode = self.login.mode;
-            tokio::spawn(async move {
-                let cleanup = async {
-                    if server.status != b'I' {
-                        server.run_internal("ROLLBACK").await?;
-                    }
-                    if mode == PoolerMode::Session {
-                        server.run_internal("DISCARD ALL").await?;
-                        server.prepared.clear();
-                    }
-                    Ok::<_, BackendError>(())
-                };
-                match tokio::time::timeout(super::CLEANUP_TIMEOUT, cleanup).await {
-                    Ok(Ok(())) => server.release(),
-                    _ => warn!(client = %peer, "cleanup of a shard server failed; closing it"),
-                }
-            });
-        }
     }
 }
 

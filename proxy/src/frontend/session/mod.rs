@@ -9,6 +9,7 @@ mod copy;
 mod dispatch;
 mod explain;
 mod extended;
+mod fan_servers;
 mod fanout;
 mod passthrough;
 mod plugin_copy;
