@@ -24,10 +24,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 log() { printf '[instructions] %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
-INITDB=$(pg_bin initdb)
-POSTGRES=$(pg_bin postgres)
-PGBENCH=$(command -v pgbench) || die "pgbench not found"
-PSQL=$(command -v psql) || die "psql not found"
+pg_tools
 if ! command -v valgrind >/dev/null 2>&1; then
     log "installing valgrind"
     [[ $(id -u) == 0 ]] || die "valgrind missing and not root: apt-get install valgrind"
@@ -42,14 +39,8 @@ if [[ -z ${PGDOG_BIN:-} ]]; then
 fi
 [[ -x $PGDOG_BIN ]] || die "pgdog binary $PGDOG_BIN missing"
 
-AS_PG=()
-if [[ $(id -u) == 0 ]]; then
-    AS_PG=(runuser -u postgres --)
-fi
-
-WORK=$(mktemp -d /tmp/pgdog-instructions-XXXXXX)
-chmod 755 "$WORK"
-[[ ${#AS_PG[@]} -gt 0 ]] && chown postgres: "$WORK"
+as_pg_user
+work_dir pgdog-instructions
 PGDOG_PID=""
 cleanup() {
     set +e
@@ -63,18 +54,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-PGPORT=$(port)
-"${AS_PG[@]}" "$INITDB" -D "$WORK/data" --auth=trust -U postgres --no-sync -E UTF8 --locale=C >"$WORK/initdb.log" 2>&1 ||
-    { cat "$WORK/initdb.log" >&2; die "initdb failed"; }
-printf 'local all all trust\nhost all postgres 127.0.0.1/32 trust\nhost all all 127.0.0.1/32 md5\n' >"$WORK/data/pg_hba.conf"
-"${AS_PG[@]}" "$POSTGRES" -D "$WORK/data" -p "$PGPORT" -k "$WORK" -c listen_addresses=127.0.0.1 \
-    -c fsync=off -c synchronous_commit=off -c log_min_messages=warning >"$WORK/postgres.log" 2>&1 &
-disown
-for _ in $(seq 300); do
-    "$PSQL" -X -q -h 127.0.0.1 -p "$PGPORT" -U postgres -d postgres -c 'SELECT 1' >/dev/null 2>&1 && break
-    sleep 0.1
-done
-su_sql() { "$PSQL" -X -q -At -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PGPORT" -U postgres -d postgres -c "$1"; }
+start_postgres
 su_sql "SET password_encryption = 'md5'; CREATE ROLE bench LOGIN PASSWORD '$PASSWORD'"
 su_sql "CREATE DATABASE bench OWNER bench"
 export PGPASSWORD=$PASSWORD

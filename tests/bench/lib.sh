@@ -10,6 +10,11 @@ pg_bin() {
     [[ -n $path ]] || { echo "error: $1 not found (install postgresql)" >&2; return 1; }
     echo "$path"
 }
+# pg_tools: sets INITDB, POSTGRES, PGBENCH and PSQL (a missing one fails, see pg_bin).
+pg_tools() {
+    INITDB=$(pg_bin initdb) && POSTGRES=$(pg_bin postgres) &&
+        PGBENCH=$(pg_bin pgbench) && PSQL=$(pg_bin psql)
+}
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 median() { printf '%s\n' "$@" | sort -n | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
 
@@ -30,3 +35,43 @@ compare() {
         printf '%-16s %8s %16.0f %16.0f %8.2f\n' "$mode" "$CLIENTS" "$a" "$b" "$(echo "$b / $a" | bc -l)"
     done
 }
+
+# as_pg_user: PostgreSQL and PgBouncer refuse to run as root, so as root their commands
+# are prefixed with AS_PG (runuser to the postgres user); otherwise AS_PG is empty.
+as_pg_user() {
+    AS_PG=()
+    if [[ $(id -u) == 0 ]]; then
+        id postgres >/dev/null 2>&1 || { echo "error: running as root but no postgres user" >&2; return 1; }
+        AS_PG=(runuser -u postgres --)
+    fi
+}
+
+# work_dir PREFIX: sets WORK to a new directory under /tmp that the postgres user can use.
+work_dir() {
+    WORK=$(mktemp -d "/tmp/$1-XXXXXX")
+    chmod 755 "$WORK"
+    if [[ ${#AS_PG[@]} -gt 0 ]]; then chown postgres: "$WORK"; fi
+}
+
+# start_postgres [-c OPTION ...]: initdb into $WORK/data (trust locally and for postgres,
+# md5 for other users over TCP), start it on a free port (sets PGPORT) with durability off
+# and the given options, and wait until it answers. Needs pg_tools, as_pg_user, work_dir.
+start_postgres() {
+    PGPORT=$(port)
+    "${AS_PG[@]}" "$INITDB" -D "$WORK/data" --auth=trust -U postgres --no-sync -E UTF8 --locale=C \
+        >"$WORK/initdb.log" 2>&1 || { cat "$WORK/initdb.log" >&2; echo "error: initdb failed" >&2; return 1; }
+    printf 'local all all trust\nhost all postgres 127.0.0.1/32 trust\nhost all all 127.0.0.1/32 md5\n' \
+        >"$WORK/data/pg_hba.conf"
+    "${AS_PG[@]}" "$POSTGRES" -D "$WORK/data" -p "$PGPORT" -k "$WORK" -c listen_addresses=127.0.0.1 \
+        -c fsync=off -c synchronous_commit=off -c log_min_messages=warning "$@" >"$WORK/postgres.log" 2>&1 &
+    disown # no "Killed" job notice at teardown
+    for _ in $(seq 300); do
+        "$PSQL" -X -q -h 127.0.0.1 -p "$PGPORT" -U postgres -d postgres -c 'SELECT 1' >/dev/null 2>&1 && return 0
+        sleep 0.1
+    done
+    echo "error: PostgreSQL did not start (see $WORK/postgres.log)" >&2
+    return 1
+}
+
+# su_sql SQL: runs SQL as postgres on the server start_postgres started.
+su_sql() { "$PSQL" -X -q -At -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PGPORT" -U postgres -d postgres -c "$1"; }

@@ -31,10 +31,7 @@ log() { printf '[bench] %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
 # --- tools (PostgreSQL binaries: PATH, else the newest Debian dir; see lib.sh) ---
-INITDB=$(pg_bin initdb)
-POSTGRES=$(pg_bin postgres)
-PGBENCH=$(command -v pgbench) || die "pgbench not found (install postgresql-contrib / client)"
-PSQL=$(command -v psql) || die "psql not found"
+pg_tools
 
 PGBOUNCER=$(command -v pgbouncer || true)
 [[ -z $PGBOUNCER && -x /usr/sbin/pgbouncer ]] && PGBOUNCER=/usr/sbin/pgbouncer
@@ -54,18 +51,10 @@ if [[ -z ${PGDOG_BIN:-} ]]; then
 fi
 [[ -x $PGDOG_BIN ]] || die "pgdog binary $PGDOG_BIN missing"
 
-# PostgreSQL and PgBouncer refuse to run as root: use the postgres user.
-AS_PG=()
-if [[ $(id -u) == 0 ]]; then
-    id postgres >/dev/null 2>&1 || die "running as root but no postgres user"
-    AS_PG=(runuser -u postgres --)
-fi
-
+as_pg_user # PostgreSQL and PgBouncer refuse to run as root
 
 # --- setup & teardown ------------------------------------------------------
-WORK=$(mktemp -d /tmp/pgdog-bench-XXXXXX)
-chmod 755 "$WORK"
-[[ ${#AS_PG[@]} -gt 0 ]] && chown postgres: "$WORK"
+work_dir pgdog-bench
 PGDOG_PID=""
 cleanup() {
     set +e
@@ -82,26 +71,8 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-PGPORT=$(port)
+start_postgres -c full_page_writes=off -c max_connections=300 -c shared_buffers=256MB
 log "PostgreSQL on port $PGPORT (work dir $WORK)"
-"${AS_PG[@]}" "$INITDB" -D "$WORK/data" --auth=trust -U postgres --no-sync -E UTF8 --locale=C >"$WORK/initdb.log" 2>&1 ||
-    { cat "$WORK/initdb.log" >&2; die "initdb failed"; }
-cat >"$WORK/data/pg_hba.conf" <<EOF
-local all all trust
-host all postgres 127.0.0.1/32 trust
-host all all 127.0.0.1/32 md5
-EOF
-"${AS_PG[@]}" "$POSTGRES" -D "$WORK/data" -p "$PGPORT" -k "$WORK" \
-    -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off \
-    -c full_page_writes=off -c max_connections=300 -c shared_buffers=256MB \
-    -c log_min_messages=warning >"$WORK/postgres.log" 2>&1 &
-disown # no "Killed" job notices at teardown
-for _ in $(seq 300); do
-    "$PSQL" -X -q -h 127.0.0.1 -p "$PGPORT" -U postgres -d postgres -c 'SELECT 1' >/dev/null 2>&1 && break
-    sleep 0.1
-done
-su_sql() { "$PSQL" -X -q -At -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PGPORT" -U postgres -d postgres -c "$1"; }
-su_sql 'SELECT 1' >/dev/null || { cat "$WORK/postgres.log" >&2; die "PostgreSQL did not start"; }
 
 # md5-stored role: every path (direct, PgBouncer, pgDog) authenticates the
 # same way, and PgBouncer's auth_file can carry the stored hash.
