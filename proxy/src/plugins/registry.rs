@@ -192,12 +192,6 @@ impl Registry {
             }
             match self.load(config).await {
                 Ok(link) => {
-                    info!(
-                        plugin = config.name,
-                        version = link.plugin.version(),
-                        hash = &link.plugin.content_hash()[..12],
-                        "plugin reloaded"
-                    );
                     report.loaded.push(config.name.clone());
                     links.push(link);
                 }
@@ -212,7 +206,6 @@ impl Registry {
         }
         for link in &old.links {
             if !configs.iter().any(|c| c.name == link.plugin.name()) {
-                info!(plugin = link.plugin.name(), "plugin removed");
                 report.removed.push(link.plugin.name().to_string());
             }
         }
@@ -220,7 +213,28 @@ impl Registry {
             .iter()
             .map(|l| Arc::as_ptr(&l.plugin) as *const ())
             .collect();
+        let loaded: Vec<(String, String, String)> = links
+            .iter()
+            .filter(|l| report.loaded.iter().any(|n| n == l.plugin.name()))
+            .map(|l| {
+                let hash = l.plugin.content_hash();
+                let short = hash.get(..12).unwrap_or(hash).to_string();
+                (
+                    l.plugin.name().to_string(),
+                    l.plugin.version().to_string(),
+                    short,
+                )
+            })
+            .collect();
         self.swap(Chain { links });
+        // Logged once the new chain is the one transactions take: whoever reads these lines
+        // (an operator, a test) may rely on the next transaction routing accordingly.
+        for (name, version, hash) in &loaded {
+            info!(plugin = name, version, hash, "plugin reloaded");
+        }
+        for name in &report.removed {
+            info!(plugin = name, "plugin removed");
+        }
         for link in &old.links {
             if !kept.contains(&(Arc::as_ptr(&link.plugin) as *const ())) {
                 link.plugin.retire();
