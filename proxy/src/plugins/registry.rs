@@ -213,24 +213,21 @@ impl Registry {
             .iter()
             .map(|l| Arc::as_ptr(&l.plugin) as *const ())
             .collect();
-        let loaded: Vec<(String, String, String)> = links
-            .iter()
-            .filter(|l| report.loaded.iter().any(|n| n == l.plugin.name()))
-            .map(|l| {
-                let hash = l.plugin.content_hash();
-                let short = hash.get(..12).unwrap_or(hash).to_string();
-                (
-                    l.plugin.name().to_string(),
-                    l.plugin.version().to_string(),
-                    short,
-                )
-            })
-            .collect();
         self.swap(Chain { links });
         // Logged once the new chain is the one transactions take: whoever reads these lines
         // (an operator, a test) may rely on the next transaction routing accordingly.
-        for (name, version, hash) in &loaded {
-            info!(plugin = name, version, hash, "plugin reloaded");
+        let chain = self.current();
+        let loaded = chain
+            .links
+            .iter()
+            .filter(|l| report.loaded.iter().any(|n| n == l.plugin.name()));
+        for link in loaded {
+            info!(
+                plugin = link.plugin.name(),
+                version = link.plugin.version(),
+                hash = &link.plugin.content_hash()[..12],
+                "plugin reloaded"
+            );
         }
         for name in &report.removed {
             info!(plugin = name, "plugin removed");
