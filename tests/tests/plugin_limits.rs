@@ -129,6 +129,34 @@ async fn invalid_decisions_are_plugin_errors() {
 }
 
 #[tokio::test]
+async fn a_plugin_that_waits_is_stopped_at_once() {
+    // Plugins run on a worker's own thread: a sleep would stall every client of it.
+    let env = chaos_env("plug_wait", "", "timeout_ms = 5000").await;
+    let started = std::time::Instant::now();
+    fails_then_recovers(
+        &env,
+        "/* chaos: sleep */ SELECT 1",
+        "58000",
+        "must not wait",
+    )
+    .await;
+    assert!(
+        started.elapsed() < Duration::from_millis(2000),
+        "the sleep was waited for: {:?}",
+        started.elapsed()
+    );
+    // Reading the closed stdin is not a wait: it ends at once, and the statement runs.
+    let client = env.client().await;
+    assert_eq!(
+        first_value(&client, "/* chaos: stdin */ SELECT 4").await,
+        "4"
+    );
+    env.pgdog
+        .wait_for_log("chaos read Ok(0) from stdin", Duration::from_secs(5))
+        .await;
+}
+
+#[tokio::test]
 async fn guest_output_and_log_lines_reach_pgdogs_log() {
     let env = chaos_env("plug_log", "version = \"7.1\"", "").await;
     let client = env.client().await;

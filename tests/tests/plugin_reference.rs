@@ -123,6 +123,51 @@ async fn tenant_router_routes_by_predicate_insert_and_comment() {
     );
 }
 
+#[tokio::test]
+async fn tenant_router_hashes_unmapped_integer_tenants_as_integers() {
+    use pgdog::router::hash::{shard_for, KeyType, KeyValue};
+    let block = plugin_toml(
+        "tenants",
+        &plugin_wasm("tenant-router"),
+        "column = \"aid\", data_type = \"integer\", unknown = \"hash\"",
+        "",
+    );
+    let env = sharded_env(
+        "plug_tenant_int",
+        &[None, None],
+        "CREATE TABLE accounts (aid bigint, n int)",
+        &block,
+    )
+    .await;
+    let client = connect(&env.url).await;
+    for aid in 1..=24i64 {
+        client
+            .execute("INSERT INTO accounts (aid, n) VALUES ($1, 0)", &[&aid])
+            .await
+            .unwrap();
+    }
+    let integer = |aid: i64| shard_for(&KeyValue::Int(aid), KeyType::BigInt, 2);
+    let as_text = |aid: i64| shard_for(&KeyValue::Text(aid.to_string()), KeyType::Text, 2);
+    // The keys tell the two hashes apart, so the test sees which one placed them.
+    assert!((1..=24).any(|aid| integer(aid) != as_text(aid)));
+    for (shard, server) in env.shards.iter().enumerate() {
+        let expected: Vec<i64> = (1..=24).filter(|&aid| integer(aid) == shard).collect();
+        assert_eq!(
+            ids(server, "SELECT aid FROM accounts ORDER BY aid").await,
+            expected,
+            "shard {shard}"
+        );
+    }
+    // Reads by key find each row where it was put.
+    for aid in [1i64, 2, 3, 24] {
+        let rows = client
+            .query("SELECT aid FROM accounts WHERE aid = $1", &[&aid])
+            .await
+            .unwrap();
+        assert_eq!(rows.len(), 1, "aid {aid}");
+    }
+}
+
 async fn guard_env(prefix: &str) -> ProxyEnv {
     let block = plugin_toml(
         "guard",

@@ -14,7 +14,7 @@ use std::collections::BTreeSet;
 
 use pgdog_plugin_sdk::prelude::*;
 
-use crate::config::{Config, Unknown};
+use crate::config::{Config, DataType, Unknown};
 use crate::tenant::{self, Source};
 
 /// The shard pgDog's hash puts a tenant (as text) in, among this many shards.
@@ -61,6 +61,16 @@ pub fn decide(
         .into();
     }
     Decision::route(Shards::Many(shards), Role::Any)
+}
+
+/// How an unmapped tenant is hashed: as the column's type, so that it lands where pgDog's
+/// built-in sharding (and PostgreSQL's hash partitioning) of that column would put it. An
+/// integer column's tenant read from a comment that is not a number is hashed as text.
+pub fn shard_key(config: &Config, tenant: &str) -> ShardKey {
+    match (config.data_type, tenant.parse::<i64>()) {
+        (DataType::Integer, Ok(value)) => ShardKey::Integer(value),
+        _ => ShardKey::Text(tenant.to_string()),
+    }
 }
 
 /// The shard of one tenant, or the decision that ends the statement instead (pass,
@@ -171,6 +181,19 @@ mod tests {
             Decision::Reject(reject) => &reject.sqlstate,
             other => panic!("expected a reject, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn unmapped_tenants_hash_as_the_column_type() {
+        let text = config("hash");
+        let integer = Config {
+            data_type: DataType::Integer,
+            ..config("hash")
+        };
+        assert_eq!(shard_key(&text, "42"), ShardKey::Text("42".into()));
+        assert_eq!(shard_key(&integer, "42"), ShardKey::Integer(42));
+        assert_eq!(shard_key(&integer, "-7"), ShardKey::Integer(-7));
+        assert_eq!(shard_key(&integer, "acme"), ShardKey::Text("acme".into()));
     }
 
     #[test]

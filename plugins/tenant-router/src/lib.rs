@@ -20,8 +20,8 @@ mod tenant;
 
 use pgdog_plugin_sdk::prelude::*;
 
-pub use config::{Config, Unknown};
-pub use decide::decide;
+pub use config::{Config, DataType, Unknown};
+pub use decide::{decide, shard_key};
 
 /// The plugin: its validated configuration.
 pub struct TenantRouter {
@@ -37,7 +37,7 @@ impl Plugin for TenantRouter {
 
     fn route(&self, statement: &Statement, context: &Context) -> Decision {
         decide(&self.config, statement, context, &|tenant, shards| {
-            host::shard_for(&ShardKey::Text(tenant.to_string()), shards)
+            host::shard_for(&shard_key(&self.config, tenant), shards)
         })
     }
 }

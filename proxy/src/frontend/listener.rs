@@ -57,6 +57,7 @@ where
         threads.push(
             std::thread::Builder::new()
                 .name(format!("pgdog-worker-{id}"))
+                .stack_size(crate::plugins::wasm::CALLER_STACK)
                 .spawn(move || worker_main(id, listener, shared, stop, None))?,
         );
     }

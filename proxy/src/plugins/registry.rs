@@ -62,6 +62,8 @@ impl Registry {
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::Builder::new()
             .name("pgdog-plugins".into())
+            // It runs the after-query hooks.
+            .stack_size(super::wasm::CALLER_STACK)
             .spawn(move || {
                 let runtime = match tokio::runtime::Builder::new_current_thread()
                     .enable_all()

@@ -23,9 +23,6 @@ pub const TICK: Duration = Duration::from_millis(5);
 /// Set to `1` to write a perf map of compiled plugin code, for profiling plugins.
 pub const PERF_MAP_ENV: &str = "PGDOG_PLUGIN_PERF_MAP";
 
-/// How much of each pooled fiber stack stays resident between calls.
-const STACK_KEEP_RESIDENT: usize = 128 << 10;
-
 /// Instance slots the pooling allocator reserves. Each plugin keeps a few ready instances
 /// per worker, and a reload briefly holds two versions.
 const INSTANCE_SLOTS: u32 = 256;
@@ -46,11 +43,9 @@ impl WasmEngine {
             .total_core_instances(INSTANCE_SLOTS * 4)
             .total_memories(INSTANCE_SLOTS * 2)
             .total_tables(INSTANCE_SLOTS * 4)
-            .total_stacks(INSTANCE_SLOTS)
-            .max_memory_size((MAX_MEMORY_MB as usize) << 20)
-            // Every call runs on a fiber stack from the pool; keeping its top resident
-            // spares each call the page faults of a freshly decommitted stack.
-            .async_stack_keep_resident(STACK_KEEP_RESIDENT);
+            // Calls run on the caller's stack (see `mod.rs`): no fiber stacks to reserve.
+            .total_stacks(0)
+            .max_memory_size((MAX_MEMORY_MB as usize) << 20);
         let mut config = Config::new();
         config
             .wasm_component_model(true)

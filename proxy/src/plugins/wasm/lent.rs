@@ -41,8 +41,8 @@ impl HostState {
     ///
     /// # Safety
     /// The caller ends the loan with [`HostState::end_loan`] before any of the three is
-    /// dropped or changed, or drops the store first. Every call site keeps the store and
-    /// the borrowed values in one future, so a cancelled call drops both together.
+    /// dropped or changed, or drops the store first. Every call site lends, makes one
+    /// synchronous call while it holds the borrows, and ends the loan right after.
     pub unsafe fn lend(&mut self, statement: &Statement, sql: &str, context: &Context<'_>) {
         self.lent = Some(Lent {
             statement: NonNull::from(statement),

@@ -1,19 +1,20 @@
 //! WebAssembly component plugins: compiled once, instantiated ahead of time, called under a
 //! deadline and a memory cap.
 //!
-//! Calls are async (wasmtime fibers) because the guest's WASI imports (stdout, stderr) are
-//! implemented on tokio; a synchronous call from a tokio worker could not serve them.
+//! Calls are synchronous: the guest runs on the calling thread's stack, with no fiber to
+//! switch to. Every import is synchronous too, WASI included (`no_wait.rs`): a plugin that
+//! would wait traps instead.
 
 mod convert;
 mod engine;
 mod host;
 mod lent;
+mod no_wait;
 
 pub mod bindings {
     wasmtime::component::bindgen!({
         path: "../wit",
         world: "router",
-        exports: { default: async },
     });
 }
 
@@ -30,6 +31,12 @@ use host::{HostState, Identity};
 use super::{AfterQuery, BoxFuture, Context, Decision, Plugin, PluginError, Stats};
 use crate::config::PluginConfig;
 use crate::router::statement::Statement;
+
+/// Stack size for threads that call plugins. A plugin runs on its caller's stack, and
+/// wasmtime lets it use up to 512 KiB of it (`Config::max_wasm_stack`'s default); a thread
+/// spawned with Rust's default 2 MiB would keep less than that to spare for pgDog's own
+/// frames than is comfortable. Only touched pages are ever backed by memory.
+pub const CALLER_STACK: usize = 8 << 20;
 
 /// Ready instances kept per plugin; more are made on demand and dropped when idle.
 const MAX_IDLE: usize = 32;
@@ -107,7 +114,7 @@ impl WasmPlugin {
                 })?
         };
         let mut linker = Linker::<HostState>::new(&engine.engine);
-        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|e| format!("{e:#}"))?;
+        no_wait::add_to_linker(&mut linker).map_err(|e| format!("{e:#}"))?;
         bindings::Router::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)
             .map_err(|e| format!("{e:#}"))?;
         let pre = linker
@@ -135,19 +142,19 @@ impl WasmPlugin {
             PluginError::Unavailable(why) => why,
             other => format!("its first instance {other}"),
         };
-        let (first, info) = plugin.instantiate().await.map_err(at_load)?;
+        let (first, info) = plugin.instantiate().map_err(at_load)?;
         let _ = plugin.identity.version.set(info.version);
         plugin.wants_after_query = info.wants_after_query;
         let mut ready = vec![first];
         for _ in 1..prefill() {
-            ready.push(plugin.instantiate().await.map_err(at_load)?.0);
+            ready.push(plugin.instantiate().map_err(at_load)?.0);
         }
         *plugin.idle.get_mut().unwrap_or_else(|p| p.into_inner()) = ready;
         Ok(plugin)
     }
 
     /// A new instance with `init` done.
-    async fn instantiate(
+    fn instantiate(
         &self,
     ) -> Result<(Instance, bindings::pgdog::router::types::PluginInfo), PluginError> {
         let limits = StoreLimitsBuilder::new()
@@ -164,18 +171,16 @@ impl WasmPlugin {
         store.set_epoch_deadline(init_ticks);
         let router = self
             .pre
-            .instantiate_async(&mut store)
-            .await
+            .instantiate(&mut store)
             .map_err(|e| self.classify(e))?;
         let info = router
             .call_init(&mut store, &self.identity.config_json)
-            .await
             .map_err(|e| self.classify(e))?
             .map_err(|e| PluginError::Unavailable(format!("init refused its config: {e}")))?;
         Ok((Instance { store, router }, info))
     }
 
-    async fn take(&self) -> Result<Instance, PluginError> {
+    fn take(&self) -> Result<Instance, PluginError> {
         let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
         match idle {
             Some(instance) => Ok(instance),
@@ -184,7 +189,7 @@ impl WasmPlugin {
                     plugin = self.identity.name,
                     "all instances busy; making another"
                 );
-                Ok(self.instantiate().await?.0)
+                Ok(self.instantiate()?.0)
             }
         }
     }
@@ -214,25 +219,22 @@ impl WasmPlugin {
         PluginError::Trap(first_line(&err.root_cause().to_string()))
     }
 
-    async fn call_route(
+    fn call_route(
         &self,
         stmt: &Statement,
         sql: &str,
         ctx: &Context<'_>,
     ) -> Result<Decision, PluginError> {
-        let mut instance = self.take().await?;
-        // SAFETY: the loan ends right after the call; if this future is dropped mid-call,
-        // `instance` (and its store) is dropped with it and never reused.
+        let mut instance = self.take()?;
+        // SAFETY: the loan ends right after the call, which borrows `stmt`, `sql` and
+        // `ctx` for its whole length; a call that fails drops the instance with its store.
         unsafe { instance.store.data_mut().lend(stmt, sql, ctx) };
         instance.store.set_epoch_deadline(ticks(self.timeout_ms));
-        let answer = instance
-            .router
-            .call_route(
-                &mut instance.store,
-                Resource::new_borrow(0),
-                Resource::new_borrow(0),
-            )
-            .await;
+        let answer = instance.router.call_route(
+            &mut instance.store,
+            Resource::new_borrow(0),
+            Resource::new_borrow(0),
+        );
         instance.store.data_mut().end_loan();
         match answer {
             Ok(decision) => {
@@ -244,8 +246,8 @@ impl WasmPlugin {
         }
     }
 
-    async fn call_after_query(&self, event: AfterQuery) {
-        let Ok(mut instance) = self.take().await else {
+    fn call_after_query(&self, event: AfterQuery) {
+        let Ok(mut instance) = self.take() else {
             return;
         };
         let outcome = convert::outcome(&event);
@@ -257,8 +259,8 @@ impl WasmPlugin {
             in_transaction: event.in_transaction,
             params: &event.params,
         };
-        // SAFETY: as in `call_route`: the loan ends after the call, and `event`, `ctx` and
-        // the store all live in this future.
+        // SAFETY: as in `call_route`: the loan ends after the call, and `event` and `ctx`
+        // outlive it.
         unsafe {
             instance
                 .store
@@ -267,15 +269,12 @@ impl WasmPlugin {
         };
         instance.store.set_epoch_deadline(ticks(self.timeout_ms));
         let started = std::time::Instant::now();
-        let result = instance
-            .router
-            .call_after_query(
-                &mut instance.store,
-                Resource::new_borrow(0),
-                Resource::new_borrow(0),
-                &outcome,
-            )
-            .await;
+        let result = instance.router.call_after_query(
+            &mut instance.store,
+            Resource::new_borrow(0),
+            Resource::new_borrow(0),
+            &outcome,
+        );
         instance.store.data_mut().end_loan();
         self.stats.record(started.elapsed(), result.is_err());
         match result {
@@ -312,7 +311,7 @@ impl Plugin for WasmPlugin {
         sql: &'a str,
         ctx: &'a Context<'a>,
     ) -> BoxFuture<'a, Result<Decision, PluginError>> {
-        Box::pin(self.call_route(stmt, sql, ctx))
+        Box::pin(std::future::ready(self.call_route(stmt, sql, ctx)))
     }
 
     fn wants_after_query(&self) -> bool {
@@ -320,7 +319,8 @@ impl Plugin for WasmPlugin {
     }
 
     fn after_query(&self, event: AfterQuery) -> BoxFuture<'_, ()> {
-        Box::pin(self.call_after_query(event))
+        self.call_after_query(event);
+        Box::pin(std::future::ready(()))
     }
 
     fn retire(&self) {

@@ -1,6 +1,6 @@
 //! A plugin that does what the leading comment of a query tells it to
-//! (`/* chaos: loop */ SELECT 1`), so tests can make a plugin loop, trap, eat memory or
-//! answer nonsense on purpose. Config: `{"version": "2", "fail_init": true,
+//! (`/* chaos: loop */ SELECT 1`), so tests can make a plugin loop, trap, eat memory, wait
+//! or answer nonsense on purpose. Config: `{"version": "2", "fail_init": true,
 //! "audit": true}`.
 
 // The generated glue for `after-query` takes the flattened outcome as a dozen arguments.
@@ -63,6 +63,18 @@ impl Guest for Chaos {
             "eat" => loop {
                 HOARD.lock().unwrap().push(vec![1u8; 1 << 20]);
             },
+            "sleep" => {
+                // A wait on a clock: pgDog's host traps it rather than stall its worker.
+                std::thread::sleep(std::time::Duration::from_millis(200));
+                Decision::Pass
+            }
+            "stdin" => {
+                // Stdin is closed: the read ends at once, with nothing.
+                let mut line = String::new();
+                let read = std::io::stdin().read_line(&mut line);
+                log(Level::Warn, &format!("chaos read {read:?} from stdin"));
+                Decision::Pass
+            }
             "print" => {
                 println!("chaos says hello on stdout");
                 Decision::Pass
