@@ -154,6 +154,31 @@ async fn a_plugin_that_waits_is_stopped_at_once() {
     env.pgdog
         .wait_for_log("chaos read Ok(0) from stdin", Duration::from_secs(5))
         .await;
+    // Nor are a zero-length wait and a zero-timeout poll: the deadline is already past.
+    assert_eq!(
+        first_value(&client, "/* chaos: no-wait */ SELECT 5").await,
+        "5"
+    );
+    env.pgdog
+        .wait_for_log("chaos polled [0]", Duration::from_secs(5))
+        .await;
+}
+
+#[tokio::test]
+async fn plugins_get_no_network() {
+    let env = chaos_env("plug_net", "", "").await;
+    let client = env.client().await;
+    let err = client
+        .simple_query("/* chaos: network */ SELECT 1")
+        .await
+        .unwrap_err();
+    let text = describe(&err);
+    assert!(
+        text.contains("tcp Some(ErrorCode { code: 1, name: \"access-denied\"")
+            && text.contains("udp Some(ErrorCode { code: 1, name: \"access-denied\""),
+        "{text}"
+    );
+    assert_eq!(first_value(&client, "SELECT 6").await, "6");
 }
 
 #[tokio::test]

@@ -17,7 +17,8 @@ use pgdog_plugin_sdk::prelude::*;
 use crate::config::{Config, DataType, Unknown};
 use crate::tenant::{self, Source};
 
-/// The shard pgDog's hash puts a tenant (as text) in, among this many shards.
+/// The shard pgDog's hash puts a tenant in (as [`shard_key`] reads it), among this many
+/// shards.
 pub type Hash<'a> = &'a dyn Fn(&str, u32) -> Result<u32, String>;
 
 /// Routes `statement` to the shard(s) of the tenant(s) it names, with role `any`;

@@ -44,6 +44,12 @@ impl HostState {
     /// prints goes to pgDog's log.
     pub fn new(identity: Arc<Identity>, limits: StoreLimits) -> HostState {
         let mut wasi = WasiCtx::builder();
+        // No network, said outright rather than left to the builder's defaults: besides
+        // the sandbox, a socket's waiting functions would block the caller's thread
+        // (see `no_wait.rs`).
+        wasi.allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false);
         wasi.stdout(GuestOutput {
             identity: identity.clone(),
             stream: "stdout",

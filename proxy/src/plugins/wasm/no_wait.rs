@@ -8,8 +8,8 @@
 //! worker. Here those functions are defined again: each polls the wait once, and a wait
 //! that is not over at once traps. A router must not wait: it would stall every client of
 //! its worker. What a plugin can wait on is its own stdout and stderr, which are always
-//! ready (`host::LineWriter`), stdin (closed), and clocks (`sleep`: a trap, handled by the
-//! plugin's `on_error` like any other).
+//! ready (`host::LineWriter`), stdin (closed), and clocks: a deadline already past is
+//! ready, a sleep traps and is handled by the plugin's `on_error` like any other error.
 //!
 //! Sockets and files cannot be reached: a plugin gets no preopened directory, and TCP and
 //! UDP are off in its WASI context, so no socket, file or their streams can exist. The
@@ -47,16 +47,19 @@ pub fn add_to_linker<T: WasiView + 'static>(linker: &mut Linker<T>) -> wasmtime:
 /// What a plugin is told when it waits.
 const WAITS: &str = "a routing plugin must not wait (a sleep, a poll, or a blocking read or write that was not ready); it would stall every client of its worker";
 
-/// Polls `future` once: its output, or a trap if it would wait.
+/// Polls `future` at most twice: its output, or a trap if it would wait. The second poll
+/// is for waits that are already over: wasmtime-wasi yields to tokio once on a clock
+/// pollable whose deadline has passed (what a zero-timeout `poll(2)` in wasi-libc makes),
+/// and is ready the next time it is polled.
 fn at_once<F: Future>(future: F) -> wasmtime::Result<F::Output> {
     let mut future = pin!(future);
-    match future
-        .as_mut()
-        .poll(&mut Context::from_waker(Waker::noop()))
-    {
-        Poll::Ready(output) => Ok(output),
-        Poll::Pending => Err(wasmtime::Error::msg(WAITS)),
+    let mut cx = Context::from_waker(Waker::noop());
+    for _ in 0..2 {
+        if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
+            return Ok(output);
+        }
     }
+    Err(wasmtime::Error::msg(WAITS))
 }
 
 /// `at_once` for the stream functions, whose errors carry traps.

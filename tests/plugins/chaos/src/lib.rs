@@ -65,8 +65,27 @@ impl Guest for Chaos {
             },
             "sleep" => {
                 // A wait on a clock: pgDog's host traps it rather than stall its worker.
-                std::thread::sleep(std::time::Duration::from_millis(200));
+                std::thread::sleep(std::time::Duration::from_secs(3));
                 Decision::Pass
+            }
+            "no-wait" => {
+                // Waits that are over at once: a zero-length block, and a poll with a
+                // zero timeout, as wasi-libc's `poll(2)` makes it.
+                use wasip2::clocks::monotonic_clock::{subscribe_duration, subscribe_instant};
+                subscribe_duration(0).block();
+                let ready = wasip2::io::poll::poll(&[&subscribe_instant(0)]);
+                log(Level::Warn, &format!("chaos polled {ready:?}"));
+                Decision::Pass
+            }
+            "network" => {
+                use wasip2::sockets::network::IpAddressFamily::Ipv4;
+                let tcp = wasip2::sockets::tcp_create_socket::create_tcp_socket(Ipv4).err();
+                let udp = wasip2::sockets::udp_create_socket::create_udp_socket(Ipv4).err();
+                Decision::Reject(Reject {
+                    sqlstate: "P0001".into(),
+                    message: format!("network: tcp {tcp:?}, udp {udp:?}"),
+                    detail: None,
+                })
             }
             "stdin" => {
                 // Stdin is closed: the read ends at once, with nothing.
