@@ -32,10 +32,10 @@ use super::{AfterQuery, BoxFuture, Context, Decision, Plugin, PluginError, Stats
 use crate::config::PluginConfig;
 use crate::router::statement::Statement;
 
-/// Stack size for threads that call plugins. A plugin runs on its caller's stack, and
-/// wasmtime lets it use up to 512 KiB of it (`Config::max_wasm_stack`'s default); a thread
-/// spawned with Rust's default 2 MiB would keep less than that to spare for pgDog's own
-/// frames than is comfortable. Only touched pages are ever backed by memory.
+/// Stack size for threads that call plugins. A plugin runs on its caller's stack and may
+/// use up to 512 KiB of it (`Config::max_wasm_stack`'s default), on top of the frames of
+/// the session that called it; Rust's default of 2 MiB for a spawned thread leaves little
+/// room to spare. Only the pages a thread touches are backed by memory.
 pub const CALLER_STACK: usize = 8 << 20;
 
 /// Ready instances kept per plugin; more are made on demand and dropped when idle.
