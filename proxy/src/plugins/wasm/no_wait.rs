@@ -5,14 +5,15 @@
 //! and the stack is warm. That needs every function a plugin imports to be synchronous.
 //! wasmtime-wasi's synchronous WASI runs its waiting functions (a blocking write to
 //! stdout, `poll`, a blocking read) through `Handle::block_on`, which panics on a tokio
-//! worker. Here those functions are defined again: each polls the wait once, and a wait
-//! that is not over at once traps. A router must not wait: it would stall every client of
+//! worker. Here those functions are defined again: each polls the wait (twice, for a
+//! deadline already past, see [`at_once`]), and a wait that is not over then traps. A router must not wait: it would stall every client of
 //! its worker. What a plugin can wait on is its own stdout and stderr, which are always
 //! ready (`host::LineWriter`), stdin (closed), and clocks: a deadline already past is
 //! ready, a sleep traps and is handled by the plugin's `on_error` like any other error.
 //!
-//! Sockets and files cannot be reached: a plugin gets no preopened directory, and TCP and
-//! UDP are off in its WASI context, so no socket, file or their streams can exist. The
+//! Sockets and files cannot be reached: a plugin gets no preopened directory, and TCP, UDP
+//! and name lookups are off in its WASI context (`host.rs`), so no socket, file or their
+//! streams can exist. The
 //! one socket function that would wait before checking that, `create-udp-socket`, is
 //! defined again here too.
 
