@@ -41,6 +41,8 @@
 //!   parameter.
 //! - [`query`]: questions about a statement: the predicate on a column, the values a column
 //!   is compared to or inserted with, the tables it touches.
+//! - [`key`]: `Statement::key_values`, a routing key's values read as the column's type
+//!   with `$n` resolved, in one call to pgDog: what a router by key should use.
 //! - [`comment`]: `key: value` pairs in a statement's leading comment.
 //! - [`config`]: parsing the plugin's JSON configuration into the author's own type.
 //! - [`host`]: what pgDog computes for the plugin (`shard_for`).
@@ -75,6 +77,7 @@ mod context;
 pub mod decision;
 mod export;
 pub mod host;
+pub mod key;
 mod lazy;
 pub mod log;
 pub mod plugin;

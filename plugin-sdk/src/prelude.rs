@@ -2,8 +2,9 @@
 
 pub use crate::plugin::Plugin;
 pub use crate::types::{
-    Command, Context, ContextFields, Decision, Level, Param, Predicate, QueryOutcome, Reject,
-    Respond, Role, Route, ShardKey, Shards, Statement, StatementFields, Table, Value,
+    Command, Context, ContextFields, Decision, KeySource, KeyType, KeyValue, KeyValues, Level,
+    Param, Predicate, QueryOutcome, Reject, Respond, Role, Route, ShardKey, Shards, Statement,
+    StatementFields, Table, Value,
 };
 pub use crate::value::Resolved;
 pub use crate::{config, host, log, sqlstate};

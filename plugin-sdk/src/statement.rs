@@ -149,6 +149,17 @@ impl Statement<'_> {
             _ => None,
         }
     }
+
+    /// `key-values` asked of pgDog, or `None` for a statement built from fields, which
+    /// the caller answers from its own predicates and rows.
+    pub(crate) fn fetch_key_values(
+        &self,
+        column: &str,
+        source: wit::KeySource,
+        key_type: wit::KeyType,
+    ) -> Option<Option<wit::KeyValues>> {
+        Some(self.host?.key_values(column, source, key_type))
+    }
 }
 
 #[cfg(test)]

@@ -5,7 +5,8 @@
 
 use std::collections::BTreeMap;
 
-use pgdog_tests::{describe, plugin_toml, plugin_wasm, ProxyEnv};
+use pgdog_tests::{describe, plugin_toml, plugin_wasm, sqlstate, ProxyEnv};
+use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, SimpleQueryMessage};
 
 async fn fields(client: &Client, sql: &str) -> BTreeMap<String, String> {
@@ -129,5 +130,100 @@ async fn every_statement_and_context_method_reports_the_query() {
         broken["parse-error"].contains("syntax error"),
         "{}",
         broken["parse-error"]
+    );
+}
+
+/// What `key-values` answers: the error message of the chaos plugin's `keys` order. With
+/// parameters through the extended protocol, without as a simple query.
+async fn keys(client: &Client, sql: &str, params: &[&(dyn ToSql + Sync)]) -> String {
+    let err = match params {
+        [] => client.simple_query(sql).await.map(|_| ()),
+        _ => client.query(sql, params).await.map(|_| ()),
+    }
+    .unwrap_err();
+    assert_eq!(
+        sqlstate(&err).as_deref(),
+        Some("P0001"),
+        "{}",
+        describe(&err)
+    );
+    let db = err.as_db_error().unwrap_or_else(|| panic!("{}", describe(&err)));
+    db.message().to_string()
+}
+
+#[tokio::test]
+async fn key_values_are_read_as_the_column_type_with_parameters_bound() {
+    let block = plugin_toml("chaos", &plugin_wasm("chaos-plugin"), "", "");
+    let env = ProxyEnv::shared("plug_keys", |c| c.raw(&block)).await;
+    let client = env.client().await;
+
+    // A bigint bound in binary, text that PostgreSQL's int8 input accepts, NULL, a
+    // literal, and an expression pgDog cannot read.
+    let integer = keys(
+        &client,
+        "/* chaos: keys integer */ SELECT k FROM (VALUES (1::int8)) v(k) \
+         WHERE k IN ($1, ' 12 ', NULL, 7, abs(1))",
+        &[&5i64],
+    )
+    .await;
+    assert_eq!(
+        integer,
+        "keys: where=Some(KeyValues::Many([KeyValue::Key(ShardKey::Integer(5)), \
+         KeyValue::Key(ShardKey::Integer(12)), KeyValue::Null, KeyValue::Key(ShardKey::Integer(7)), \
+         KeyValue::Unknown])) insert=None"
+    );
+    // One value comes without a list; an int4 bound in binary reads too.
+    let one = keys(
+        &client,
+        "/* chaos: keys integer */ SELECT k FROM (VALUES (1)) v(k) WHERE k = $1",
+        &[&-3i32],
+    )
+    .await;
+    assert_eq!(
+        one,
+        "keys: where=Some(KeyValues::One(KeyValue::Key(ShardKey::Integer(-3)))) insert=None"
+    );
+    // A string bound for a text column; a number that is no integer for an integer one.
+    let text = keys(
+        &client,
+        "/* chaos: keys text */ SELECT k FROM (VALUES ('a')) v(k) WHERE k = $1",
+        &[&"acme"],
+    )
+    .await;
+    assert_eq!(
+        text,
+        r#"keys: where=Some(KeyValues::One(KeyValue::Key(ShardKey::Text("acme")))) insert=None"#
+    );
+    let not_integer = keys(
+        &client,
+        "/* chaos: keys integer */ SELECT k FROM (VALUES (1.5)) v(k) WHERE k = '1.5'",
+        &[],
+    )
+    .await;
+    assert_eq!(
+        not_integer,
+        "keys: where=Some(KeyValues::One(KeyValue::Unknown)) insert=None"
+    );
+    // uuids in any accepted spelling come back canonical.
+    let uuid = keys(
+        &client,
+        "/* chaos: keys uuid */ SELECT 1 WHERE k IN ('{A0EEBC99-9C0B4EF8-BB6D6BB9-BD380A11}', 'nope')",
+        &[],
+    )
+    .await;
+    assert_eq!(
+        uuid,
+        r#"keys: where=Some(KeyValues::Many([KeyValue::Key(ShardKey::Uuid("a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11")), KeyValue::Unknown])) insert=None"#
+    );
+    // INSERT rows, one value per row; a row too short for the column is unknown.
+    let insert = keys(
+        &client,
+        "/* chaos: keys text */ INSERT INTO t (id, k) VALUES (1, 'a'), (2, 42), (3, NULL), (4)",
+        &[],
+    )
+    .await;
+    assert_eq!(
+        insert,
+        r#"keys: where=None insert=Some(KeyValues::Many([KeyValue::Key(ShardKey::Text("a")), KeyValue::Key(ShardKey::Text("42")), KeyValue::Null, KeyValue::Unknown]))"#
     );
 }

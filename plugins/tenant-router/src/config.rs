@@ -8,9 +8,11 @@
 //! Unknown fields are an error so a misspelt key refuses the plugin at start-up instead
 //! of silently routing every tenant by the default.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde::Deserialize;
+
+use crate::tenant::Tenant;
 
 /// What to do with a tenant the map does not name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
@@ -56,6 +58,10 @@ pub struct Config {
     /// The tenant column's type.
     #[serde(default)]
     pub data_type: DataType,
+    /// The keys of `tenants` that are integers, by value: an integer tenant is looked up
+    /// without being printed first (`7` finds `"7"`, and `"007"`).
+    #[serde(skip)]
+    pub(crate) integer_tenants: HashMap<i64, u32>,
 }
 
 fn default_column() -> String {
@@ -78,7 +84,28 @@ impl Config {
                     .into(),
             );
         }
+        let mut config = config;
+        for (tenant, &shard) in &config.tenants {
+            let Ok(value) = tenant.trim().parse::<i64>() else {
+                continue;
+            };
+            if let Some(other) = config.integer_tenants.insert(value, shard) {
+                if other != shard {
+                    return Err(format!(
+                        "invalid plugin config: tenants map integer {value} to both shard {other} and shard {shard}"
+                    ));
+                }
+            }
+        }
         Ok(config)
+    }
+
+    /// The shard the map gives `tenant`.
+    pub fn mapped_shard(&self, tenant: &Tenant) -> Option<u32> {
+        match tenant {
+            Tenant::Integer(value) => self.integer_tenants.get(value).copied(),
+            Tenant::Text(text) => self.tenants.get(text).copied(),
+        }
     }
 }
 
@@ -114,5 +141,17 @@ mod tests {
         assert!(Config::parse(r#"{"tenants": {"acme": -1}}"#).is_err());
         assert!(Config::parse(r#"{"column": ""}"#).is_err());
         assert!(Config::parse(r#"{"comment_key": ""}"#).is_err());
+        // Two spellings of one integer tenant on different shards.
+        assert!(Config::parse(r#"{"tenants": {"7": 0, "007": 1}}"#).is_err());
+    }
+
+    #[test]
+    fn integer_tenants_are_found_by_value() {
+        let config = Config::parse(r#"{"tenants": {"007": 1, "acme": 0, "-3": 1}}"#).unwrap();
+        assert_eq!(config.mapped_shard(&Tenant::Integer(7)), Some(1));
+        assert_eq!(config.mapped_shard(&Tenant::Integer(-3)), Some(1));
+        assert_eq!(config.mapped_shard(&Tenant::Integer(8)), None);
+        assert_eq!(config.mapped_shard(&Tenant::Text("acme".into())), Some(0));
+        assert_eq!(config.mapped_shard(&Tenant::Text("7".into())), None);
     }
 }

@@ -14,12 +14,12 @@ use std::collections::BTreeSet;
 
 use pgdog_plugin_sdk::prelude::*;
 
-use crate::config::{Config, DataType, Unknown};
-use crate::tenant::{self, Source};
+use crate::config::{Config, Unknown};
+use crate::tenant::{self, Source, Tenant};
 
 /// The shard pgDog's hash puts a tenant in (as [`shard_key`] reads it), among this many
 /// shards.
-pub type Hash<'a> = &'a dyn Fn(&str, u32) -> Result<u32, String>;
+pub type Hash<'a> = &'a dyn Fn(&Tenant, u32) -> Result<u32, String>;
 
 /// Routes `statement` to the shard(s) of the tenant(s) it names, with role `any`;
 /// passes when it names none.
@@ -65,12 +65,12 @@ pub fn decide(
 }
 
 /// How an unmapped tenant is hashed: as the column's type, so that it lands where pgDog's
-/// built-in sharding (and PostgreSQL's hash partitioning) of that column would put it. An
-/// integer column's tenant read from a comment that is not a number is hashed as text.
-pub fn shard_key(config: &Config, tenant: &str) -> ShardKey {
-    match (config.data_type, tenant.parse::<i64>()) {
-        (DataType::Integer, Ok(value)) => ShardKey::Integer(value),
-        _ => ShardKey::Text(tenant.to_string()),
+/// built-in sharding (and PostgreSQL's hash partitioning) of that column would put it. A
+/// tenant of an integer column read from a comment that is not a number is hashed as text.
+pub fn shard_key(tenant: &Tenant) -> ShardKey {
+    match tenant {
+        Tenant::Integer(value) => ShardKey::Integer(*value),
+        Tenant::Text(text) => ShardKey::Text(text.clone()),
     }
 }
 
@@ -79,13 +79,13 @@ pub fn shard_key(config: &Config, tenant: &str) -> ShardKey {
 fn shard_of(
     config: &Config,
     found: &tenant::Found,
-    tenant: &str,
+    tenant: &Tenant,
     shard_count: u32,
     context: &Context<'_>,
     hash: Hash,
 ) -> Result<u32, Decision> {
-    let shard = match config.tenants.get(tenant) {
-        Some(&shard) => shard,
+    let shard = match config.mapped_shard(tenant) {
+        Some(shard) => shard,
         None => match config.unknown {
             Unknown::Pass => return Err(Decision::Pass),
             Unknown::Reject => {
@@ -124,6 +124,7 @@ fn shard_of(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::DataType;
     use pgdog_plugin_sdk::testing::{binary_param, context, predicate, statement, text_param};
     use pgdog_plugin_sdk::types::Insert;
 
@@ -145,11 +146,11 @@ mod tests {
     }
 
     /// A stand-in for pgDog's hash: the tenant's length.
-    fn by_length(tenant: &str, shards: u32) -> Result<u32, String> {
-        Ok(tenant.len() as u32 % shards)
+    fn by_length(tenant: &Tenant, shards: u32) -> Result<u32, String> {
+        Ok(tenant.to_string().len() as u32 % shards)
     }
 
-    fn no_hash(_: &str, _: u32) -> Result<u32, String> {
+    fn no_hash(_: &Tenant, _: u32) -> Result<u32, String> {
         panic!("hash called for a mapped tenant")
     }
 
@@ -186,15 +187,28 @@ mod tests {
 
     #[test]
     fn unmapped_tenants_hash_as_the_column_type() {
-        let text = config("hash");
+        let key = |text: &str, data_type| shard_key(&Tenant::from_text(text, data_type));
+        assert_eq!(key("42", DataType::Text), ShardKey::Text("42".into()));
+        assert_eq!(key("42", DataType::Integer), ShardKey::Integer(42));
+        assert_eq!(key("-7", DataType::Integer), ShardKey::Integer(-7));
+        assert_eq!(
+            key("acme", DataType::Integer),
+            ShardKey::Text("acme".into())
+        );
+        // From the WHERE clause of an integer column, through decide.
+        let stmt = select_where(vec![Value::Integer(12)]);
         let integer = Config {
             data_type: DataType::Integer,
             ..config("hash")
         };
-        assert_eq!(shard_key(&text, "42"), ShardKey::Text("42".into()));
-        assert_eq!(shard_key(&integer, "42"), ShardKey::Integer(42));
-        assert_eq!(shard_key(&integer, "-7"), ShardKey::Integer(-7));
-        assert_eq!(shard_key(&integer, "acme"), ShardKey::Text("acme".into()));
+        let keyed = |tenant: &Tenant, _: u32| match shard_key(tenant) {
+            ShardKey::Integer(12) => Ok(1),
+            other => Err(format!("hashed {other:?}")),
+        };
+        assert_eq!(
+            decide(&integer, &stmt, &context(2), &keyed),
+            Decision::route_to(1, Role::Any)
+        );
     }
 
     #[test]
@@ -316,7 +330,7 @@ mod tests {
     #[test]
     fn hash_failure_is_refused() {
         let stmt = select_where(vec![Value::Text("hooli".into())]);
-        let failing = |_: &str, _: u32| Err("no host".to_string());
+        let failing = |_: &Tenant, _: u32| Err("no host".to_string());
         let decision = decide(&config("hash"), &stmt, &context(2), &failing);
         assert_eq!(sqlstate_of(&decision), "XX000");
     }

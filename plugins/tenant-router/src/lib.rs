@@ -22,6 +22,7 @@ use pgdog_plugin_sdk::prelude::*;
 
 pub use config::{Config, DataType, Unknown};
 pub use decide::{decide, shard_key};
+pub use tenant::Tenant;
 
 /// The plugin: its validated configuration.
 pub struct TenantRouter {
@@ -37,7 +38,7 @@ impl Plugin for TenantRouter {
 
     fn route(&self, statement: &Statement, context: &Context) -> Decision {
         decide(&self.config, statement, context, &|tenant, shards| {
-            host::shard_for(&shard_key(&self.config, tenant), shards)
+            host::shard_for(&shard_key(tenant), shards)
         })
     }
 }

@@ -33,51 +33,78 @@ impl Source {
     }
 }
 
-/// The tenant ids a statement names, as text, and where they came from.
+/// A tenant id as the tenant column holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Tenant {
+    Integer(i64),
+    Text(String),
+}
+
+impl Tenant {
+    /// A tenant id written as text (in a comment): an integer when the column is one and
+    /// the text is a number, else the text.
+    pub fn from_text(text: &str, data_type: DataType) -> Tenant {
+        match (data_type, text.trim().parse()) {
+            (DataType::Integer, Ok(value)) => Tenant::Integer(value),
+            _ => Tenant::Text(text.to_string()),
+        }
+    }
+}
+
+impl std::fmt::Display for Tenant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Tenant::Integer(value) => write!(f, "{value}"),
+            Tenant::Text(text) => f.write_str(text),
+        }
+    }
+}
+
+/// The tenant ids a statement names, and where they came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Found {
     pub source: Source,
     /// One per compared value or inserted row, NULLs left out; never empty.
-    pub tenants: Vec<String>,
+    pub tenants: Vec<Tenant>,
 }
 
 /// The tenants of `statement`, or `None` when no place names one conclusively.
 pub fn find(config: &Config, statement: &Statement<'_>, context: &Context<'_>) -> Option<Found> {
-    let from_values = |source, values: Option<Vec<Resolved>>| {
-        tenants_of(&values?, config.data_type).map(|tenants| Found { source, tenants })
+    let key_type = match config.data_type {
+        DataType::Text => KeyType::Text,
+        DataType::Integer => KeyType::Integer,
     };
-    from_values(
-        Source::Where,
-        statement.column_values(&config.column, context),
-    )
-    .or_else(|| {
-        from_values(
-            Source::Insert,
-            statement.insert_values(&config.column, context),
-        )
-    })
-    .or_else(|| {
-        let key = config.comment_key.as_deref()?;
-        let tenant = statement.comment_value(key)?;
-        Some(Found {
-            source: Source::Comment,
-            tenants: vec![tenant.to_string()],
+    // One question to pgDog per place: it finds the column, resolves `$n` and reads the
+    // value as the column's type.
+    let from = |source, place| {
+        let keys = statement.key_values(&config.column, place, key_type, context)?;
+        tenants_of(keys.as_slice()).map(|tenants| Found { source, tenants })
+    };
+    from(Source::Where, KeySource::Where)
+        .or_else(|| from(Source::Insert, KeySource::Insert))
+        .or_else(|| {
+            let key = config.comment_key.as_deref()?;
+            let tenant = statement.comment_value(key)?;
+            Some(Found {
+                source: Source::Comment,
+                tenants: vec![Tenant::from_text(tenant, config.data_type)],
+            })
         })
-    })
 }
 
 /// The values as tenant ids. NULL names no tenant (`= NULL` matches no row, a NULL
-/// tenant in a row belongs to none); any value pgDog cannot read makes the whole list
-/// inconclusive.
-fn tenants_of(values: &[Resolved], data_type: DataType) -> Option<Vec<String>> {
+/// tenant in a row belongs to none); any value pgDog cannot read as the column's type
+/// makes the whole list inconclusive.
+fn tenants_of(values: &[KeyValue]) -> Option<Vec<Tenant>> {
     let mut tenants = Vec::with_capacity(values.len());
     for value in values {
-        if value.is_null() {
-            continue;
-        }
-        let tenant = match data_type {
-            DataType::Text => value.as_text()?.into_owned(),
-            DataType::Integer => value.as_integer()?.to_string(),
+        let tenant = match value {
+            KeyValue::Null => continue,
+            KeyValue::Unknown => return None,
+            KeyValue::Key(ShardKey::Integer(value)) => Tenant::Integer(*value),
+            KeyValue::Key(ShardKey::Text(text) | ShardKey::Uuid(text)) => {
+                Tenant::Text(text.clone())
+            }
         };
         tenants.push(tenant);
     }
@@ -117,18 +144,43 @@ mod tests {
             find(&config(), &stmt, &ctx),
             Some(Found {
                 source: Source::Where,
-                tenants: vec!["acme".into(), "globex".into()]
+                tenants: vec![text("acme"), text("globex")]
             })
         );
     }
 
+    fn text(tenant: &str) -> Tenant {
+        Tenant::Text(tenant.into())
+    }
+
     #[test]
-    fn integer_tenants_are_text() {
+    fn tenants_are_read_as_the_column_type() {
         let mut stmt = statement(Command::Select, "SELECT * FROM t WHERE tenant_id = 42");
         stmt.predicates = vec![predicate("tenant_id", vec![Value::Integer(42)])];
         assert_eq!(
             find(&config(), &stmt, &context(2)).unwrap().tenants,
-            vec!["42".to_string()]
+            vec![text("42")]
+        );
+        let integer = Config {
+            data_type: DataType::Integer,
+            ..config()
+        };
+        assert_eq!(
+            find(&integer, &stmt, &context(2)).unwrap().tenants,
+            vec![Tenant::Integer(42)]
+        );
+        // A text that is no integer, for an integer column: pgDog cannot place it.
+        stmt.predicates = vec![predicate(
+            "tenant_id",
+            vec![Value::Text("x".into()), Value::Integer(1)],
+        )];
+        assert_eq!(find(&integer, &stmt, &context(2)), None);
+        // A comment's tenant is an integer when it reads as one.
+        stmt.predicates.clear();
+        stmt.comment = Some("tenant: 0042".into());
+        assert_eq!(
+            find(&integer, &stmt, &context(2)).unwrap().tenants,
+            vec![Tenant::Integer(42)]
         );
     }
 
@@ -168,7 +220,7 @@ mod tests {
             find(&config(), &stmt, &context(2)),
             Some(Found {
                 source: Source::Insert,
-                tenants: vec!["acme".into()]
+                tenants: vec![text("acme")]
             })
         );
     }
@@ -183,7 +235,7 @@ mod tests {
         stmt.comment = Some("tenant: globex".into());
         assert_eq!(
             find(&config(), &stmt, &context(2)).unwrap().tenants,
-            vec!["acme".to_string()]
+            vec![text("acme")]
         );
     }
 

@@ -3,7 +3,8 @@
 use super::bindings::pgdog::router::types as wit;
 use crate::config::Role;
 use crate::plugins::{AfterQuery, Decision, Respond, Target};
-use crate::router::route::{Params, Shards};
+use crate::router::hash::{format_uuid, KeyType, KeyValue};
+use crate::router::route::{resolve_key, Params, ResolvedKey, Shards};
 use crate::router::statement::{Command, SortKey, Statement, Value};
 use crate::wire::ErrorResponse;
 
@@ -108,6 +109,40 @@ pub fn value(v: &Value) -> wit::Value {
         Value::Param(n) => wit::Value::Param(*n),
         Value::Null => wit::Value::Null,
         Value::Expression => wit::Value::Expression,
+    }
+}
+
+/// The values `values` give a key of type `ty` in this execution (`statement.key-values`).
+pub fn key_values<'v>(
+    values: impl ExactSizeIterator<Item = Option<&'v Value>>,
+    params: &Params,
+    ty: wit::KeyType,
+) -> wit::KeyValues {
+    let ty = match ty {
+        // Any integer column: a literal or parameter is read as a bigint, whose range
+        // holds the others'.
+        wit::KeyType::Integer => KeyType::BigInt,
+        wit::KeyType::Text => KeyType::Text,
+        wit::KeyType::Uuid => KeyType::Uuid,
+    };
+    let mut keys = values.map(|value| match value.map(|v| resolve_key(v, params, ty)) {
+        Some(ResolvedKey::Key(key)) => wit::KeyValue::Key(shard_key(key)),
+        Some(ResolvedKey::Null) => wit::KeyValue::Null,
+        Some(ResolvedKey::Unknown) | None => wit::KeyValue::Unknown,
+    });
+    if keys.len() == 1 {
+        if let Some(key) = keys.next() {
+            return wit::KeyValues::One(key);
+        }
+    }
+    wit::KeyValues::Many(keys.collect())
+}
+
+fn shard_key(key: KeyValue) -> wit::ShardKey {
+    match key {
+        KeyValue::Int(i) => wit::ShardKey::Integer(i),
+        KeyValue::Text(text) => wit::ShardKey::Text(text),
+        KeyValue::Uuid(bytes) => wit::ShardKey::Uuid(format_uuid(&bytes)),
     }
 }
 

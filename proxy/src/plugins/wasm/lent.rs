@@ -173,6 +173,34 @@ impl wit::HostStatement for HostState {
         })
     }
 
+    fn key_values(
+        &mut self,
+        _: Stmt,
+        column: String,
+        source: wit::KeySource,
+        key_type: wit::KeyType,
+    ) -> Option<wit::KeyValues> {
+        let (stmt, _) = self.statement()?;
+        let params = self.context()?.params;
+        match source {
+            wit::KeySource::Where => {
+                let predicate = stmt.predicates.iter().find(|p| p.column == column)?;
+                Some(convert::key_values(
+                    predicate.values.iter().map(Some),
+                    params,
+                    key_type,
+                ))
+            }
+            wit::KeySource::Insert => {
+                let insert = stmt.insert.as_ref()?;
+                let index = insert.columns.iter().position(|c| *c == column)?;
+                // A row too short to have the column reads as unknown.
+                let values = insert.rows.iter().map(|row| row.get(index));
+                Some(convert::key_values(values, params, key_type))
+            }
+        }
+    }
+
     fn drop(&mut self, _: Stmt) -> wasmtime::Result<()> {
         // Only borrowed handles are ever given out; there is nothing to free.
         Ok(())

@@ -329,7 +329,7 @@ fn hex_value(c: u8) -> Option<u8> {
 }
 
 /// The canonical text form of a uuid (lower case, 8-4-4-4-12), as PostgreSQL prints it.
-fn format_uuid(uuid: &[u8; 16]) -> String {
+pub fn format_uuid(uuid: &[u8; 16]) -> String {
     let mut out = String::with_capacity(36);
     for (i, byte) in uuid.iter().enumerate() {
         if matches!(i, 4 | 6 | 8 | 10) {

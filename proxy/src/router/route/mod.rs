@@ -251,24 +251,12 @@ impl Sharding {
         value: &Value,
         params: &Params,
     ) -> Option<usize> {
-        let key = match value {
+        match resolve_key(value, params, config.data_type) {
             // PostgreSQL hash partitioning skips NULL keys, so their row hash stays 0.
-            Value::Null => return Some(0),
-            Value::Integer(i) => match config.data_type {
-                KeyType::BigInt | KeyType::Integer => KeyValue::Int(*i),
-                _ => KeyValue::parse(&i.to_string(), config.data_type).ok()?,
-            },
-            Value::Text(text) => KeyValue::parse(text, config.data_type).ok()?,
-            Value::Param(n) => match params.get(*n)? {
-                (None, _) => return Some(0),
-                (Some(bytes), true) => KeyValue::from_binary(bytes, config.data_type).ok()?,
-                (Some(bytes), false) => {
-                    KeyValue::parse(std::str::from_utf8(bytes).ok()?, config.data_type).ok()?
-                }
-            },
-            Value::Expression => return None,
-        };
-        Some(self.place(config, &key))
+            ResolvedKey::Null => Some(0),
+            ResolvedKey::Unknown => None,
+            ResolvedKey::Key(key) => Some(self.place(config, &key)),
+        }
     }
 
     fn place(&self, config: &ShardedTable, key: &KeyValue) -> usize {
@@ -317,6 +305,40 @@ pub fn comment_override(comment: &str) -> Option<Override> {
         }
     }
     None
+}
+
+/// A key value of a statement as one execution binds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ResolvedKey {
+    Key(KeyValue),
+    /// NULL, written or bound.
+    Null,
+    /// An expression, a `$n` with nothing bound, or a value that does not read as the type.
+    Unknown,
+}
+
+/// `value` read as a key of type `ty`, with `$n` taken from `params`: what both the
+/// built-in router and plugins (`statement.key-values`) route on, so the two agree.
+pub fn resolve_key(value: &Value, params: &Params, ty: KeyType) -> ResolvedKey {
+    let parsed = match value {
+        Value::Null => return ResolvedKey::Null,
+        Value::Expression => return ResolvedKey::Unknown,
+        Value::Integer(i) => match ty {
+            KeyType::BigInt | KeyType::Integer => Ok(KeyValue::Int(*i)),
+            _ => KeyValue::parse(&i.to_string(), ty),
+        },
+        Value::Text(text) => KeyValue::parse(text, ty),
+        Value::Param(n) => match params.get(*n) {
+            None => return ResolvedKey::Unknown,
+            Some((None, _)) => return ResolvedKey::Null,
+            Some((Some(bytes), true)) => KeyValue::from_binary(bytes, ty),
+            Some((Some(bytes), false)) => match std::str::from_utf8(bytes) {
+                Ok(text) => KeyValue::parse(text, ty),
+                Err(_) => return ResolvedKey::Unknown,
+            },
+        },
+    };
+    parsed.map_or(ResolvedKey::Unknown, ResolvedKey::Key)
 }
 
 #[cfg(test)]

@@ -15,7 +15,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 use pgdog::router::host::{log, shard_for};
-use pgdog::router::types::{Level, Param, Reject, Respond, Rewrite, Role, Route, ShardKey, Shards};
+use pgdog::router::types::{
+    KeySource, KeyType, Level, Param, Reject, Respond, Rewrite, Role, Route, ShardKey, Shards,
+};
 
 static AUDIT: AtomicBool = AtomicBool::new(false);
 /// Memory kept alive by `eat`, so the allocator cannot give it back.
@@ -132,6 +134,9 @@ impl Guest for Chaos {
                 })
             }
             other => {
+                if let Some(key_type) = other.strip_prefix("keys ") {
+                    return keys(statement, key_type);
+                }
                 if let Some(key) = other.strip_prefix("hash ") {
                     let shard = shard_for(
                         &ShardKey::Integer(key.parse().unwrap_or(0)),
@@ -168,6 +173,23 @@ impl Guest for Chaos {
             );
         }
     }
+}
+
+/// Refuses with what `key-values` answers for column `k`, read as `key_type` (`integer`,
+/// `text` or `uuid`), from the WHERE clause and from the INSERT rows.
+fn keys(statement: &Statement, key_type: &str) -> Decision {
+    let key_type = match key_type {
+        "integer" => KeyType::Integer,
+        "uuid" => KeyType::Uuid,
+        _ => KeyType::Text,
+    };
+    let from_where = statement.key_values("k", KeySource::Where, key_type);
+    let from_insert = statement.key_values("k", KeySource::Insert, key_type);
+    Decision::Reject(Reject {
+        sqlstate: "P0001".into(),
+        message: format!("keys: where={from_where:?} insert={from_insert:?}"),
+        detail: None,
+    })
 }
 
 /// Answers with every field the statement and context methods return, one row each, so
