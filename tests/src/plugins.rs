@@ -12,6 +12,7 @@ const PLUGINS: &[&str] = &[
     "read-write-split",
     "query-guard",
     "chaos-plugin",
+    "legacy-plugin",
 ];
 
 /// Serialises the fallback build: one cargo at a time.

@@ -147,7 +147,9 @@ async fn keys(client: &Client, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Str
         "{}",
         describe(&err)
     );
-    let db = err.as_db_error().unwrap_or_else(|| panic!("{}", describe(&err)));
+    let db = err
+        .as_db_error()
+        .unwrap_or_else(|| panic!("{}", describe(&err)));
     db.message().to_string()
 }
 
@@ -226,4 +228,40 @@ async fn key_values_are_read_as_the_column_type_with_parameters_bound() {
         insert,
         r#"keys: where=None insert=Some(KeyValues::Many([KeyValue::Key(ShardKey::Text("a")), KeyValue::Key(ShardKey::Text("42")), KeyValue::Null, KeyValue::Unknown]))"#
     );
+}
+
+#[tokio::test]
+async fn a_plugin_built_against_contract_0_2_0_still_loads() {
+    let block = plugin_toml("legacy", &plugin_wasm("legacy-plugin"), "", "");
+    let env = ProxyEnv::shared("plug_legacy", |c| c.raw(&block)).await;
+    let client = env.client().await;
+    let answer = fields_of_row(&client, "/* legacy */ SELECT * FROM t WHERE k = 3").await;
+    assert_eq!(
+        answer,
+        ["pgdog:router@0.2.0", "Some([Value::Integer(3)])", "1"]
+    );
+    // What it passes reaches the server.
+    let passed = fields_of_row(&client, "SELECT 40 + 2").await;
+    assert_eq!(passed, ["42"]);
+}
+
+/// The columns of the one row a simple query returns, as text.
+async fn fields_of_row(client: &Client, sql: &str) -> Vec<String> {
+    let messages = client
+        .simple_query(sql)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {}", describe(&e)));
+    let rows: Vec<Vec<String>> = messages
+        .iter()
+        .filter_map(|m| match m {
+            SimpleQueryMessage::Row(row) => Some(
+                (0..row.len())
+                    .map(|i| row.get(i).unwrap_or("NULL").to_string())
+                    .collect(),
+            ),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(rows.len(), 1, "{sql}: {rows:?}");
+    rows.into_iter().next().unwrap_or_default()
 }
