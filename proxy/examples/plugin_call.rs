@@ -80,7 +80,7 @@ fn main() {
             for _ in 0..5 {
                 let started = Instant::now();
                 for _ in 0..rounds {
-                    std::hint::black_box(chain.route(&statements, sql, &ctx).await);
+                    std::hint::black_box(chain.route(&statements, sql, &ctx));
                 }
                 runs.push(started.elapsed().as_secs_f64() * 1e6 / rounds as f64);
             }

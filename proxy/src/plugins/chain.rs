@@ -27,6 +27,8 @@ const AFTER_QUERY_QUEUE: usize = 4096;
 /// One loaded plugin in the chain.
 pub struct Link {
     pub plugin: Arc<dyn Plugin>,
+    /// The plugin's name, shared with every verdict it gives rather than copied into each.
+    name: Arc<str>,
     pub config: PluginConfig,
     pub loaded_at: SystemTime,
     /// Feeds the plugin's after-query worker, when it asked for the hook.
@@ -48,6 +50,7 @@ impl Link {
             tx
         });
         Link {
+            name: Arc::from(plugin.name()),
             plugin,
             config,
             loaded_at,
@@ -60,6 +63,7 @@ impl Link {
     /// The same loaded plugin in a new chain (a reload that did not change it).
     pub fn reuse(link: &Link) -> Link {
         Link {
+            name: link.name.clone(),
             plugin: link.plugin.clone(),
             config: link.config.clone(),
             loaded_at: link.loaded_at,
@@ -78,7 +82,7 @@ pub struct Chain {
 #[derive(Debug)]
 pub struct Verdict {
     pub decision: Decision,
-    pub plugin: Option<String>,
+    pub plugin: Option<Arc<str>>,
 }
 
 impl Chain {
@@ -92,14 +96,13 @@ impl Chain {
     }
 
     /// Asks each plugin in turn about each statement of the query text `sql`.
-    pub async fn route(&self, statements: &[Statement], sql: &str, ctx: &Context<'_>) -> Verdict {
+    pub fn route(&self, statements: &[Statement], sql: &str, ctx: &Context<'_>) -> Verdict {
         for link in &self.links {
             for stmt in statements {
                 let started = Instant::now();
                 let answer = link
                     .plugin
                     .route(stmt, sql, ctx)
-                    .await
                     .and_then(|d| check(d, ctx));
                 link.plugin
                     .stats()
@@ -111,7 +114,7 @@ impl Chain {
                         debug!(plugin = name, ?decision, "plugin decided");
                         return Verdict {
                             decision,
-                            plugin: Some(name.to_string()),
+                            plugin: Some(link.name.clone()),
                         };
                     }
                     Err(err) => match link.config.on_error {
@@ -134,7 +137,7 @@ impl Chain {
                             .with_detail("The plugin's on_error policy is fail_closed, so the statement was not run.");
                             return Verdict {
                                 decision: Decision::Reject(reject),
-                                plugin: Some(name.to_string()),
+                                plugin: Some(link.name.clone()),
                             };
                         }
                     },
@@ -290,14 +293,8 @@ mod tests {
         fn stats(&self) -> &Stats {
             &self.stats
         }
-        fn route<'a>(
-            &'a self,
-            _: &'a Statement,
-            _: &'a str,
-            _: &'a Context<'a>,
-        ) -> super::super::BoxFuture<'a, Result<Decision, PluginError>> {
-            let answer = self.answer.clone();
-            Box::pin(async move { answer })
+        fn route(&self, _: &Statement, _: &str, _: &Context<'_>) -> Result<Decision, PluginError> {
+            self.answer.clone()
         }
     }
 
@@ -321,6 +318,7 @@ mod tests {
                     memory_mb: 1,
                 };
                 Link {
+                    name: Arc::from(name),
                     plugin,
                     config,
                     loaded_at: SystemTime::now(),
@@ -331,7 +329,7 @@ mod tests {
         Chain { links }
     }
 
-    async fn ask(chain: &Chain, shards: usize) -> Verdict {
+    fn ask(chain: &Chain, shards: usize) -> Verdict {
         let params = Params::default();
         let ctx = Context {
             database: "db",
@@ -341,9 +339,7 @@ mod tests {
             in_transaction: false,
             params: &params,
         };
-        chain
-            .route(&[Statement::empty(Command::Select)], "SELECT 1", &ctx)
-            .await
+        chain.route(&[Statement::empty(Command::Select)], "SELECT 1", &ctx)
     }
 
     fn to(shard: usize) -> Decision {
@@ -353,33 +349,33 @@ mod tests {
         })
     }
 
-    #[tokio::test]
-    async fn first_decision_that_is_not_pass_wins() {
+    #[test]
+    fn first_decision_that_is_not_pass_wins() {
         let c = chain(vec![
             (Ok(Decision::Pass), OnError::FailClosed),
             (Ok(to(1)), OnError::FailClosed),
             (Ok(to(0)), OnError::FailClosed),
         ]);
-        let v = ask(&c, 2).await;
+        let v = ask(&c, 2);
         assert_eq!(v.decision, to(1));
         assert_eq!(v.plugin.as_deref(), Some("second"));
-        assert_eq!(ask(&chain(vec![]), 2).await.decision, Decision::Pass);
+        assert_eq!(ask(&chain(vec![]), 2).decision, Decision::Pass);
     }
 
-    #[tokio::test]
-    async fn failures_follow_the_policy() {
+    #[test]
+    fn failures_follow_the_policy() {
         let timeout = Err(PluginError::Timeout(10));
         let open = chain(vec![
             (timeout.clone(), OnError::FailOpen),
             (Ok(to(1)), OnError::FailClosed),
         ]);
-        assert_eq!(ask(&open, 2).await.decision, to(1));
+        assert_eq!(ask(&open, 2).decision, to(1));
         assert_eq!(open.links[0].plugin.stats().errors(), 1);
         let closed = chain(vec![
             (timeout, OnError::FailClosed),
             (Ok(to(1)), OnError::FailClosed),
         ]);
-        match ask(&closed, 2).await.decision {
+        match ask(&closed, 2).decision {
             Decision::Reject(err) => {
                 assert_eq!(err.code, PLUGIN_FAILED);
                 assert!(
@@ -392,8 +388,8 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn invalid_decisions_are_plugin_errors() {
+    #[test]
+    fn invalid_decisions_are_plugin_errors() {
         let bad = [
             to(2),
             Decision::Route(Target {
@@ -416,7 +412,7 @@ mod tests {
         ];
         for decision in bad {
             let c = chain(vec![(Ok(decision.clone()), OnError::FailOpen)]);
-            assert_eq!(ask(&c, 2).await.decision, Decision::Pass, "{decision:?}");
+            assert_eq!(ask(&c, 2).decision, Decision::Pass, "{decision:?}");
             assert_eq!(c.links[0].plugin.stats().errors(), 1);
         }
     }

@@ -88,7 +88,7 @@ pub fn run(check: Check) -> Result<bool, String> {
         let mut all_ok = true;
         for sql in &check.sql {
             let statements = summarize(sql);
-            let verdict = chain.route(&statements, sql, &ctx).await;
+            let verdict = chain.route(&statements, sql, &ctx);
             let failed = chain.links[0].plugin.stats().errors() > 0;
             println!("{sql}\n  -> {}", describe(&verdict.decision));
             all_ok &= !failed;

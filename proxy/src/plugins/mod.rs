@@ -137,13 +137,15 @@ pub trait Plugin: Send + Sync {
     /// Hex SHA-256 of what was loaded.
     fn content_hash(&self) -> &str;
     fn stats(&self) -> &Stats;
-    /// Decides where `stmt` goes. `sql` is the whole text the client sent.
-    fn route<'a>(
-        &'a self,
-        stmt: &'a Statement,
-        sql: &'a str,
-        ctx: &'a Context<'a>,
-    ) -> BoxFuture<'a, Result<Decision, PluginError>>;
+    /// Decides where `stmt` goes. `sql` is the whole text the client sent. Synchronous:
+    /// every kind of plugin runs to completion on the caller's thread (a wasm plugin cannot
+    /// wait, a native one cannot be interrupted), so a call needs no future to allocate.
+    fn route(
+        &self,
+        stmt: &Statement,
+        sql: &str,
+        ctx: &Context<'_>,
+    ) -> Result<Decision, PluginError>;
     /// The plugin asked at `init` to hear how statements went.
     fn wants_after_query(&self) -> bool {
         false

@@ -61,7 +61,7 @@ impl Session {
                     if let (Some(summaries), Some(sql), false) =
                         (&summaries, sql, self.chain.is_empty())
                     {
-                        let verdict = self.ask_plugins(sql, summaries, &params).await;
+                        let verdict = self.ask_plugins(sql, summaries, &params);
                         match verdict.decision {
                             Decision::Pass => {}
                             // What the plugin said of the COPY's options is informational: pgDog reads
@@ -150,9 +150,7 @@ impl Session {
                 }
                 let parse = Parse::decode(msg)?;
                 let summaries = self.shared.parse_cache.get(parse.query);
-                let verdict = self
-                    .ask_plugins(parse.query, &summaries, &Params::default())
-                    .await;
+                let verdict = self.ask_plugins(parse.query, &summaries, &Params::default());
                 // Only a rewrite counts here: the rest depends on the parameters, and is
                 // decided at the Bind.
                 if let Decision::Rewrite { sql, .. } = verdict.decision {

@@ -47,7 +47,7 @@ impl Session {
     }
 
     /// Asks the chain about the statements of `sql`; `Pass` without plugins.
-    pub(super) async fn ask_plugins(
+    pub(super) fn ask_plugins(
         &self,
         sql: &str,
         statements: &[Statement],
@@ -63,7 +63,7 @@ impl Session {
             in_transaction: self.in_transaction(),
             params,
         };
-        chain.route(statements, sql, &ctx).await
+        chain.route(statements, sql, &ctx)
     }
 
     /// The role a statement runs with when a plugin may have chosen one. A plugin's

@@ -156,7 +156,7 @@ impl Session {
         // Set again below if a plugin splits this statement's COPY.
         self.copy_split = None;
         if !self.chain.is_empty() {
-            let verdict = self.ask_plugins(sql, &summaries, &Params::default()).await;
+            let verdict = self.ask_plugins(sql, &summaries, &Params::default());
             match verdict.decision {
                 Decision::Pass => {}
                 // What the plugin said of the COPY's options is informational: pgDog reads

@@ -19,9 +19,7 @@ use tracing::info;
 pub use library::{find_on_library_path, is_bare_name};
 
 use super::wasm::content_hash;
-use super::{
-    BoxFuture, Context, CopyChunk, CopyRows, CopyShard, Decision, Plugin, PluginError, Stats,
-};
+use super::{Context, CopyChunk, CopyRows, CopyShard, Decision, Plugin, PluginError, Stats};
 use crate::config::{Database, PluginConfig, Role};
 use crate::router::statement::Statement;
 
@@ -265,15 +263,14 @@ impl Plugin for NativePlugin {
         &self.stats
     }
 
-    fn route<'a>(
-        &'a self,
-        _stmt: &'a Statement,
-        sql: &'a str,
-        ctx: &'a Context<'a>,
-    ) -> BoxFuture<'a, Result<Decision, PluginError>> {
+    fn route(
+        &self,
+        _stmt: &Statement,
+        sql: &str,
+        ctx: &Context<'_>,
+    ) -> Result<Decision, PluginError> {
         // The C call is synchronous; the ABI gives no way to interrupt it.
-        let decision = self.call_route(sql, ctx);
-        Box::pin(std::future::ready(decision))
+        self.call_route(sql, ctx)
     }
 
     fn split_copy(&self, chunk: &CopyChunk<'_>) -> Result<CopyRows, PluginError> {

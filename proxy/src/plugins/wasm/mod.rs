@@ -305,13 +305,13 @@ impl Plugin for WasmPlugin {
         &self.stats
     }
 
-    fn route<'a>(
-        &'a self,
-        stmt: &'a Statement,
-        sql: &'a str,
-        ctx: &'a Context<'a>,
-    ) -> BoxFuture<'a, Result<Decision, PluginError>> {
-        Box::pin(std::future::ready(self.call_route(stmt, sql, ctx)))
+    fn route(
+        &self,
+        stmt: &Statement,
+        sql: &str,
+        ctx: &Context<'_>,
+    ) -> Result<Decision, PluginError> {
+        self.call_route(stmt, sql, ctx)
     }
 
     fn wants_after_query(&self) -> bool {
