@@ -16,6 +16,7 @@ mod plugin_copy;
 mod plugins;
 mod responses;
 mod retry;
+mod send;
 mod server;
 mod shard;
 
@@ -237,12 +238,12 @@ impl Session {
         loop {
             let ready = self.sendable();
             if ready == self.cout.len() && ready > 0 {
-                self.client.write_all(&self.cout).await?;
+                send::send_all(&mut self.client, &self.cout).await?;
                 self.cout.clear();
                 self.sent(ready);
             } else if ready > 0 {
                 let out = self.cout.split_to(ready);
-                self.client.write_all(&out).await?;
+                send::send_all(&mut self.client, &out).await?;
                 self.sent(ready);
             }
             if self.server_lost {
@@ -364,7 +365,7 @@ impl Session {
         }
         if !self.sout.is_empty() {
             if let Some(server) = self.server.as_deref_mut() {
-                if let Err(err) = server.stream.write_all(&self.sout).await {
+                if let Err(err) = send::send_all(&mut server.stream, &self.sout).await {
                     if self.retry().await {
                         return Ok(Flow::Continue);
                     }
