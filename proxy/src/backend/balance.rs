@@ -134,6 +134,16 @@ impl Shard {
         self.candidates_for(role, false)
     }
 
+    /// The one host a checkout for `role` goes to when there is no choice to make (the
+    /// primary, for writes or where there are no replicas); `None` when the strategy picks.
+    pub fn sole_host(&self, role: Role) -> Option<&Arc<Host>> {
+        if role == Role::Primary || self.replicas.is_empty() {
+            self.primary.as_ref()
+        } else {
+            None
+        }
+    }
+
     fn candidates_for(&self, role: Role, advance: bool) -> Cow<'_, [Arc<Host>]> {
         if role == Role::Primary || self.replicas.is_empty() {
             // Borrowed: the usual checkout (a primary) costs no allocation.

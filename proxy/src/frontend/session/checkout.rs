@@ -69,8 +69,43 @@ impl Session {
         Err(last.unwrap_or(BackendError::Closed))
     }
 
+    /// [`Session::checkout`] when it can finish without waiting: the shard's only host for
+    /// `role` has an idle server ready ([`crate::backend::pool::Pool::get_idle_now`]).
+    /// `false` changes nothing; the caller takes the general path.
+    pub(super) fn checkout_now(&mut self, shard: usize, role: Role) -> bool {
+        if self.catalog_only {
+            return false;
+        }
+        let Some(host) = self
+            .login
+            .cluster
+            .shards
+            .get(shard)
+            .and_then(|s| s.sole_host(role))
+        else {
+            return false;
+        };
+        let Some(server) = host.pool.get_idle_now() else {
+            return false;
+        };
+        host.stats
+            .picks
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.attach(server, shard, role);
+        true
+    }
+
     pub(super) async fn checkout(&mut self, shard: usize, role: Role) -> Result<(), BackendError> {
+        if self.checkout_now(shard, role) {
+            return Ok(());
+        }
         let server = self.get_server(shard, role).await?;
+        self.attach(server, shard, role);
+        Ok(())
+    }
+
+    /// Makes `server` the client's: parameters synced, cancel slot, deferred BEGIN.
+    fn attach(&mut self, server: Guard, shard: usize, role: Role) {
         self.server_role = role;
         if server.params_fingerprint != self.params.fingerprint() {
             if let Some(sql) = self.params.sync_sql(&server.params) {
@@ -97,6 +132,5 @@ impl Session {
         }
         self.server = Some(server);
         self.shard = shard;
-        Ok(())
     }
 }

@@ -326,7 +326,9 @@ impl Session {
         loop {
             if self.checks_out_first() {
                 let tag = self.crbuf[0];
-                if !self.checkout_or_report(0, Role::Primary, tag).await {
+                if !self.checkout_now(0, Role::Primary)
+                    && !self.checkout_or_report(0, Role::Primary, tag).await
+                {
                     // As on the general path, the message that needed the server is dropped:
                     // a query has its ReadyForQuery, the rest are skipped up to Sync.
                     if let Ok(Some(len)) = crate::wire::frame_len(&self.crbuf) {
@@ -495,7 +497,9 @@ impl Session {
                 }
                 _ => {}
             }
-            if !self.checkout_or_report(0, Role::Primary, tag).await {
+            if !self.checkout_now(0, Role::Primary)
+                && !self.checkout_or_report(0, Role::Primary, tag).await
+            {
                 return Ok(Flow::Continue);
             }
         }
