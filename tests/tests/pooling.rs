@@ -493,3 +493,52 @@ async fn server_waiting_for_sync_after_an_error_is_not_handed_out() {
         .unwrap();
     assert_eq!(n, 42);
 }
+
+/// An idle server connection that dies behind pgDog's back (terminated on the server) is
+/// never handed to the next transaction: that transaction runs on a fresh connection,
+/// with no error, on its first try. Checked several times over, since the quick
+/// checkout of an idle server must look at the connection first just as the slow one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_server_killed_on_the_server_is_not_handed_out() {
+    let mut env = ProxyEnv::shared("idle_kill", |c| c.user_pool_size(1)).await;
+    let su = env.server.superuser().await;
+    let client = env.client().await;
+    let pid_of = |msgs: &[SimpleQueryMessage]| -> i64 {
+        first_value(msgs)
+            .and_then(|v| v.parse().ok())
+            .expect("a backend pid")
+    };
+    let mut pid = pid_of(
+        &client
+            .simple_query("SELECT pg_backend_pid()")
+            .await
+            .unwrap(),
+    );
+    for round in 0..3 {
+        su.execute("SELECT pg_terminate_backend($1::int)", &[&(pid as i32)])
+            .await
+            .unwrap();
+        // Gone from the server before pgDog is asked again.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while su
+            .query_opt(
+                "SELECT 1 FROM pg_stat_activity WHERE pid = $1::int",
+                &[&(pid as i32)],
+            )
+            .await
+            .unwrap()
+            .is_some()
+        {
+            assert!(Instant::now() < deadline, "backend {pid} did not exit");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let msgs = client
+            .simple_query("SELECT pg_backend_pid()")
+            .await
+            .unwrap_or_else(|e| panic!("round {round}: {}", describe(&e)));
+        let next = pid_of(&msgs);
+        assert_ne!(next, pid, "round {round}: the killed connection was reused");
+        pid = next;
+    }
+    assert!(env.pgdog.is_running());
+}
