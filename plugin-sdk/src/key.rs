@@ -7,6 +7,7 @@
 //! question here, by the same rules, from its predicates, rows and the test's context.
 
 use crate::types::{Context, KeySource, KeyType, KeyValue, KeyValues, Param, ShardKey, Value};
+use crate::value::binary_integer;
 use crate::Statement;
 
 impl Statement<'_> {
@@ -119,12 +120,7 @@ fn parse(text: &str, key_type: KeyType) -> Option<ShardKey> {
 
 fn from_binary(bytes: &[u8], key_type: KeyType) -> Option<ShardKey> {
     match key_type {
-        KeyType::Integer => match *bytes {
-            [a, b] => Some(i16::from_be_bytes([a, b]).into()),
-            [a, b, c, d] => Some(i32::from_be_bytes([a, b, c, d]).into()),
-            _ => <[u8; 8]>::try_from(bytes).ok().map(i64::from_be_bytes),
-        }
-        .map(ShardKey::Integer),
+        KeyType::Integer => binary_integer(bytes).map(ShardKey::Integer),
         KeyType::Text => std::str::from_utf8(bytes)
             .ok()
             .map(|text| ShardKey::Text(text.to_string())),

@@ -43,17 +43,23 @@ impl Resolved {
         match self {
             Self::Integer(value) => Some(*value),
             Self::Text(text) => text.trim().parse().ok(),
-            Self::Binary(bytes) => match bytes.as_slice() {
-                &[a, b] => Some(i16::from_be_bytes([a, b]).into()),
-                &[a, b, c, d] => Some(i32::from_be_bytes([a, b, c, d]).into()),
-                bytes => <[u8; 8]>::try_from(bytes).ok().map(i64::from_be_bytes),
-            },
+            Self::Binary(bytes) => binary_integer(bytes),
             Self::Null | Self::Unknown => None,
         }
     }
 
     pub fn is_null(&self) -> bool {
         matches!(self, Self::Null)
+    }
+}
+
+/// A binary-format integer parameter: big-endian smallint, integer or bigint by its
+/// length (2, 4 or 8 bytes).
+pub(crate) fn binary_integer(bytes: &[u8]) -> Option<i64> {
+    match *bytes {
+        [a, b] => Some(i16::from_be_bytes([a, b]).into()),
+        [a, b, c, d] => Some(i32::from_be_bytes([a, b, c, d]).into()),
+        _ => <[u8; 8]>::try_from(bytes).ok().map(i64::from_be_bytes),
     }
 }
 

@@ -12,10 +12,12 @@ use crate::config::Role;
 use crate::wire::frontend;
 
 impl Session {
-    /// Checks out a server of `shard`; on failure tells the client (as PostgreSQL would for
-    /// a message of type `tag`) and returns false.
+    /// Checks out a server of `shard` the general way, after [`Session::checkout_now`]
+    /// said no (callers try that first, so the common checkout builds no future); on
+    /// failure tells the client (as PostgreSQL would for a message of type `tag`) and
+    /// returns false.
     pub(super) async fn checkout_or_report(&mut self, shard: usize, role: Role, tag: u8) -> bool {
-        match self.checkout(shard, role).await {
+        match self.checkout_waiting(shard, role).await {
             Ok(()) => true,
             Err(err) => {
                 warn!(client = %self.peer, error = %err, "no server for client");
@@ -99,6 +101,11 @@ impl Session {
         if self.checkout_now(shard, role) {
             return Ok(());
         }
+        self.checkout_waiting(shard, role).await
+    }
+
+    /// The general checkout: picks a host, waits for, connects or checks a server.
+    async fn checkout_waiting(&mut self, shard: usize, role: Role) -> Result<(), BackendError> {
         let server = self.get_server(shard, role).await?;
         self.attach(server, shard, role);
         Ok(())

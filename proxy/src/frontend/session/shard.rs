@@ -240,7 +240,9 @@ impl Session {
         }
         if self.server.is_none() {
             let in_transaction = self.deferred_begin.is_some();
-            if !self.checkout_or_report(shards[0], role, b'Q').await {
+            if !self.checkout_now(shards[0], role)
+                && !self.checkout_or_report(shards[0], role, b'Q').await
+            {
                 return Ok(Some(Flow::Continue));
             }
             self.start_replay(shards[0], role, in_transaction);
@@ -433,7 +435,9 @@ impl Session {
         }
         if self.server.is_none() {
             let in_transaction = self.deferred_begin.is_some();
-            if !self.checkout_or_report(0, Role::Primary, b'Q').await {
+            if !self.checkout_now(0, Role::Primary)
+                && !self.checkout_or_report(0, Role::Primary, b'Q').await
+            {
                 return Ok(true);
             }
             self.start_replay(0, Role::Primary, in_transaction);
@@ -499,7 +503,9 @@ impl Session {
         self.catalog_only = !held.iter().any(|m| m.tag() == b'B');
         let in_transaction = self.deferred_begin.is_some();
         let checked_out = self.server.is_none();
-        let attached = !checked_out || self.checkout_or_report(shard, role, b'P').await;
+        let attached = !checked_out
+            || self.checkout_now(shard, role)
+            || self.checkout_or_report(shard, role, b'P').await;
         self.catalog_only = false;
         if !attached {
             return Ok(false);
