@@ -33,7 +33,8 @@ async fn sharded(prefix: &str) -> Sharded {
         "[general]\nhost = \"127.0.0.1\"\nport = {port}\ndefault_pool_size = 4\n\n\
          [[databases]]\nname = \"app\"\nhost = \"127.0.0.1\"\nport = {pg}\ndatabase_name = \"{d0}\"\nshard = 0\n\n\
          [[databases]]\nname = \"app\"\nhost = \"127.0.0.1\"\nport = {pg}\ndatabase_name = \"{d1}\"\nshard = 1\n\n\
-         [[sharded_tables]]\ndatabase = \"app\"\nname = \"users\"\ncolumn = \"id\"\ndata_type = \"bigint\"\n",
+         [[sharded_tables]]\ndatabase = \"app\"\nname = \"users\"\ncolumn = \"id\"\ndata_type = \"bigint\"\n\n\
+         [admin]\nname = \"admin\"\nuser = \"admin\"\npassword = \"admin\"\n",
         pg = server.port(),
         d0 = names[0],
         d1 = names[1],
@@ -101,6 +102,57 @@ async fn rows_land_on_the_shard_postgres_hashing_picks() {
     assert!(rows.iter().any(
         |m| matches!(m, tokio_postgres::SimpleQueryMessage::Row(r) if r.get(0) == Some("simple 7"))
     ));
+}
+
+/// `SHOW PARSE_CACHE`'s counter `name`.
+async fn parse_cache(env: &Sharded, name: &str) -> u64 {
+    let admin = connect(&env.pgdog.url("admin", "admin", "admin")).await;
+    let rows = admin.simple_query("SHOW PARSE_CACHE").await.unwrap();
+    rows.iter()
+        .find_map(|m| match m {
+            tokio_postgres::SimpleQueryMessage::Row(r) => r.get(name)?.parse().ok(),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("SHOW PARSE_CACHE has no {name}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn simple_queries_differing_in_constants_route_by_their_own_values_after_one_parse() {
+    let env = sharded("shard_shapes").await;
+    let client = connect(&env.url).await;
+    let parses_before = parse_cache(&env, "parses").await;
+    for id in 1..=100_i64 {
+        client
+            .simple_query(&format!(
+                "INSERT INTO users (id, name) VALUES ({id}, 'it''s {id}')"
+            ))
+            .await
+            .unwrap();
+    }
+    for (n, shard) in env.shards.iter().enumerate() {
+        let expected: BTreeSet<i64> = (1..=100).filter(|&id| shard_of(id) == n).collect();
+        assert_eq!(ids_on(shard).await, expected, "shard {n}");
+    }
+    // A read routed by any other key than its own finds nothing on that shard.
+    for id in 1..=100_i64 {
+        let rows = client
+            .simple_query(&format!("SELECT name FROM users WHERE id = {id}"))
+            .await
+            .unwrap();
+        let names: Vec<String> = rows
+            .iter()
+            .filter_map(|m| match m {
+                tokio_postgres::SimpleQueryMessage::Row(r) => r.get(0).map(str::to_string),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(names, vec![format!("it's {id}")], "id {id}");
+    }
+    // Two shapes, each parsed twice (the first query and its shape); the other 198
+    // queries were answered from their shape.
+    let parses = parse_cache(&env, "parses").await - parses_before;
+    assert!(parses <= 4, "{parses} parses for 200 queries of two shapes");
+    assert!(parse_cache(&env, "shape_hits").await >= 198);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

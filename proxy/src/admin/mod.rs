@@ -2,6 +2,7 @@
 //! own commands instead of a server. Simple queries only, as in PgBouncer's console.
 //!
 //! - `SHOW PLUGINS`: the loaded plugin chain with its call statistics.
+//! - `SHOW PARSE_CACHE`: what the parse cache holds and how often it saved a parse.
 //! - `RELOAD`: re-reads `[[plugins]]` from pgdog.toml and reloads what changed.
 //! - `SHOW VERSION`.
 
@@ -97,6 +98,7 @@ async fn run(shared: &Arc<Shared>, sql: &str, out: &mut BytesMut) {
     match words[..] {
         [] => out.extend_from_slice(backend::EMPTY_QUERY_RESPONSE),
         ["SHOW", "PLUGINS"] => show_plugins(shared, out),
+        ["SHOW", "PARSE_CACHE"] => show_parse_cache(shared, out),
         ["SHOW", "VERSION"] => {
             row_description(out, &["version"]);
             data_row(
@@ -129,9 +131,27 @@ async fn run(shared: &Arc<Shared>, sql: &str, out: &mut BytesMut) {
             "42601",
             format!("unsupported admin command: \"{}\"", sql.trim()),
         )
-        .with_detail("The admin database understands SHOW PLUGINS, SHOW VERSION and RELOAD.")
+        .with_detail("The admin database understands SHOW PLUGINS, SHOW PARSE_CACHE, SHOW VERSION and RELOAD.")
         .encode(out),
     }
+}
+
+fn show_parse_cache(shared: &Shared, out: &mut BytesMut) {
+    let stats = shared.parse_cache.stats();
+    row_description(
+        out,
+        &["statements", "shapes", "hits", "shape_hits", "parses"],
+    );
+    let values = [
+        stats.statements.to_string(),
+        stats.shapes.to_string(),
+        stats.hits.to_string(),
+        stats.shape_hits.to_string(),
+        stats.parses.to_string(),
+    ];
+    let values: Vec<Option<&str>> = values.iter().map(|v| Some(v.as_str())).collect();
+    data_row(out, &values);
+    command_complete(out, "SHOW");
 }
 
 fn show_plugins(shared: &Shared, out: &mut BytesMut) {

@@ -1,0 +1,133 @@
+//! The parse cache: one summary per distinct SQL text, and one per query shape, shared by
+//! every client.
+//!
+//! Parsing costs tens of microseconds; a cache hit costs a hash lookup. A query seen
+//! before by its exact text is answered from `statements`. A query that differs from
+//! earlier ones only in its constants (`WHERE id = 42`, then `WHERE id = 43`: what a
+//! simple-protocol client sends) is answered from `shapes`: the summary of its shape, with
+//! its constants filled in (`shape.rs`, `template.rs`). Only a query of a new shape, or of
+//! a shape whose constants cannot be filled in, is parsed.
+//!
+//! Both maps are bounded: when one is full, it is emptied and refills with what is in use,
+//! which is cheaper to run than an LRU on every hit and keeps one-off queries from growing
+//! memory without end.
+
+mod shape;
+mod template;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use dashmap::DashMap;
+
+use super::statement::Statement;
+use super::summarize::summarize;
+use template::Template;
+
+/// The summaries of every statement in one SQL text.
+pub type Summaries = Arc<[Statement]>;
+
+pub struct ParseCache {
+    statements: DashMap<Arc<str>, Summaries>,
+    shapes: DashMap<Box<str>, Template>,
+    capacity: usize,
+    hits: AtomicU64,
+    shape_hits: AtomicU64,
+    parses: AtomicU64,
+}
+
+/// What the cache has done so far, for `SHOW PARSE_CACHE`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CacheStats {
+    /// Distinct texts and shapes held now.
+    pub statements: usize,
+    pub shapes: usize,
+    /// Queries answered by their exact text, and by their shape.
+    pub hits: u64,
+    pub shape_hits: u64,
+    /// Texts parsed (a new shape is parsed twice: the query and its shape).
+    pub parses: u64,
+}
+
+impl ParseCache {
+    pub fn new(capacity: usize) -> ParseCache {
+        ParseCache {
+            statements: DashMap::new(),
+            shapes: DashMap::new(),
+            capacity: capacity.max(1),
+            hits: AtomicU64::new(0),
+            shape_hits: AtomicU64::new(0),
+            parses: AtomicU64::new(0),
+        }
+    }
+
+    /// The summaries for `sql`, parsing it only if neither it nor its shape was seen before.
+    pub fn get(&self, sql: &str) -> Summaries {
+        if let Some(found) = self.statements.get(sql) {
+            self.hits.fetch_add(1, Ordering::Relaxed);
+            return found.clone();
+        }
+        let Some(shape) = shape::shape(sql) else {
+            return self.parse_and_keep(sql);
+        };
+        let known = self.shapes.get(shape.text.as_str()).map(|t| t.clone());
+        match known {
+            Some(Template::Same(summaries)) => {
+                self.shape_hits.fetch_add(1, Ordering::Relaxed);
+                summaries
+            }
+            Some(Template::Fill(template)) => match template::fill(&template, &shape) {
+                Some(filled) => {
+                    self.shape_hits.fetch_add(1, Ordering::Relaxed);
+                    filled
+                }
+                None => self.parse_and_keep(sql),
+            },
+            Some(Template::Unusable) => self.parse_and_keep(sql),
+            None => {
+                let summaries = self.parse(sql);
+                let template = Template::check(&shape, self.parse(&shape.text), &summaries);
+                if matches!(template, Template::Unusable) {
+                    // Its queries are cached by text, as they would be without shapes.
+                    self.keep(sql, &summaries);
+                }
+                if self.shapes.len() >= self.capacity {
+                    self.shapes.clear();
+                }
+                self.shapes.insert(shape.text.into_boxed_str(), template);
+                summaries
+            }
+        }
+    }
+
+    fn parse(&self, sql: &str) -> Summaries {
+        self.parses.fetch_add(1, Ordering::Relaxed);
+        summarize(sql).into()
+    }
+
+    fn parse_and_keep(&self, sql: &str) -> Summaries {
+        let summaries = self.parse(sql);
+        self.keep(sql, &summaries);
+        summaries
+    }
+
+    fn keep(&self, sql: &str, summaries: &Summaries) {
+        if self.statements.len() >= self.capacity {
+            self.statements.clear();
+        }
+        self.statements.insert(Arc::from(sql), summaries.clone());
+    }
+
+    pub fn stats(&self) -> CacheStats {
+        CacheStats {
+            statements: self.statements.len(),
+            shapes: self.shapes.len(),
+            hits: self.hits.load(Ordering::Relaxed),
+            shape_hits: self.shape_hits.load(Ordering::Relaxed),
+            parses: self.parses.load(Ordering::Relaxed),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
