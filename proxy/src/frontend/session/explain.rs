@@ -10,7 +10,7 @@ use crate::wire::backend::{command_complete, data_row, row_description};
 impl Session {
     /// Answers a simple query whose leading comment asks for `pgdog_explain`.
     pub(super) fn explain(&mut self, sql: &str) -> Flow {
-        let summaries = self.shared.parse_cache.get(sql);
+        let summaries = self.shared.parse_cache.get_inline(sql);
         let mut rows: Vec<(String, String)> = Vec::new();
         for (i, stmt) in summaries.iter().enumerate() {
             let prefix = if summaries.len() > 1 {

@@ -125,7 +125,7 @@ impl Session {
 
     async fn on_sharded_query(&mut self, msg: &Message) -> Result<Option<Flow>, ClientError> {
         let sql = frontend::query_text(msg)?;
-        let mut summaries = self.shared.parse_cache.get(sql);
+        let mut summaries = self.shared.parse_cache.get_inline(sql);
         if let [only] = &summaries[..] {
             match only.command {
                 // Shards that join this transaction later open it the same way.
@@ -207,7 +207,7 @@ impl Session {
         }
         let (msg, sql) = match &rewritten {
             Some((new_msg, new_sql)) => {
-                summaries = self.shared.parse_cache.get(new_sql);
+                summaries = self.shared.parse_cache.get_inline(new_sql);
                 (new_msg, new_sql.as_str())
             }
             None => (msg, sql),

@@ -5,8 +5,10 @@
 //! before by its exact text is answered from `statements`. A query that differs from
 //! earlier ones only in its constants (`WHERE id = 42`, then `WHERE id = 43`: what a
 //! simple-protocol client sends) is answered from `shapes`: the summary of its shape, with
-//! its constants filled in (`shape.rs`, `template.rs`). Only a query of a new shape, or of
-//! a shape whose constants cannot be filled in, is parsed.
+//! its constants filled in (`shape.rs`, `template.rs`), in about a microsecond. Only a
+//! query of a new shape, or of a shape whose constants cannot be filled in, is parsed.
+//! Prepared statements' texts (`get`) are also kept by text, since they are executed again
+//! as written; simple queries' texts (`get_inline`) are not, since most never repeat.
 //!
 //! Both maps are bounded: when one is full, it is emptied and refills with what is in use,
 //! which is cheaper to run than an LRU on every hit and keeps one-off queries from growing
@@ -61,8 +63,23 @@ impl ParseCache {
         }
     }
 
-    /// The summaries for `sql`, parsing it only if neither it nor its shape was seen before.
+    /// The summaries for the text of a prepared statement (a Parse message), which will
+    /// be executed again by that text: it is kept by its text even when its shape
+    /// answered, so the next lookup is a plain hash hit.
     pub fn get(&self, sql: &str) -> Summaries {
+        self.lookup(sql, true)
+    }
+
+    /// The summaries for a simple query: its constants are usually written in (`WHERE id
+    /// = 42`), so a text its shape answers is not kept by itself, where it would only
+    /// push out texts that do repeat.
+    pub fn get_inline(&self, sql: &str) -> Summaries {
+        self.lookup(sql, false)
+    }
+
+    /// The summaries for `sql`, parsing it only if neither it nor its shape was seen
+    /// before. `repeats`: keep the text itself too.
+    fn lookup(&self, sql: &str, repeats: bool) -> Summaries {
         if let Some(found) = self.statements.get(sql) {
             self.hits.fetch_add(1, Ordering::Relaxed);
             return found.clone();
@@ -71,33 +88,39 @@ impl ParseCache {
             return self.parse_and_keep(sql);
         };
         let known = self.shapes.get(shape.text.as_str()).map(|t| t.clone());
-        match known {
-            Some(Template::Same(summaries)) => {
+        let answered = match known {
+            Some(Template::Same(summaries)) => Some(summaries),
+            Some(Template::Fill(template)) => template::fill(&template, &shape),
+            Some(Template::Unusable) => None,
+            None => return self.parse_new_shape(sql, shape, repeats),
+        };
+        match answered {
+            Some(summaries) => {
                 self.shape_hits.fetch_add(1, Ordering::Relaxed);
-                summaries
-            }
-            Some(Template::Fill(template)) => match template::fill(&template, &shape) {
-                Some(filled) => {
-                    self.shape_hits.fetch_add(1, Ordering::Relaxed);
-                    filled
-                }
-                None => self.parse_and_keep(sql),
-            },
-            Some(Template::Unusable) => self.parse_and_keep(sql),
-            None => {
-                let summaries = self.parse(sql);
-                let template = Template::check(&shape, self.parse(&shape.text), &summaries);
-                if matches!(template, Template::Unusable) {
-                    // Its queries are cached by text, as they would be without shapes.
+                if repeats {
                     self.keep(sql, &summaries);
                 }
-                if self.shapes.len() >= self.capacity {
-                    self.shapes.clear();
-                }
-                self.shapes.insert(shape.text.into_boxed_str(), template);
                 summaries
             }
+            None => self.parse_and_keep(sql),
         }
+    }
+
+    /// Parses a query of a shape not seen before, and its shape, and keeps the shape's
+    /// template if it checks out.
+    fn parse_new_shape(&self, sql: &str, shape: shape::Shape<'_>, repeats: bool) -> Summaries {
+        let summaries = self.parse(sql);
+        let template = Template::check(&shape, self.parse(&shape.text), &summaries);
+        if repeats || matches!(template, Template::Unusable) {
+            // A shape that cannot answer leaves its queries to be cached by text, as
+            // they would be without shapes.
+            self.keep(sql, &summaries);
+        }
+        if self.shapes.len() >= self.capacity {
+            self.shapes.clear();
+        }
+        self.shapes.insert(shape.text.into_boxed_str(), template);
+        summaries
     }
 
     fn parse(&self, sql: &str) -> Summaries {

@@ -207,3 +207,25 @@ fn mixed_shapes_and_constants_always_match_the_parser() {
     let stats = cache.stats();
     assert!(stats.shape_hits > 1000, "{stats:?}");
 }
+
+#[test]
+fn prepared_texts_are_kept_by_text_and_simple_queries_by_shape_only() {
+    let cache = ParseCache::new(100);
+    let prepared = "SELECT * FROM t WHERE state = 'open' AND id = $1";
+    cache.get("SELECT * FROM t WHERE state = 'closed' AND id = $1");
+    let first = cache.get(prepared);
+    let again = cache.get(prepared);
+    assert!(Arc::ptr_eq(&first, &again), "the second lookup is by text");
+    let stats = cache.stats();
+    assert_eq!((stats.parses, stats.shape_hits, stats.hits), (2, 1, 1));
+
+    for id in 0..50 {
+        cache.get_inline(&format!("SELECT * FROM u WHERE id = {id}"));
+    }
+    let stats = cache.stats();
+    assert_eq!(
+        stats.statements, 2,
+        "simple queries answered by shape are not kept"
+    );
+    assert_eq!((stats.parses, stats.shape_hits), (4, 50));
+}
