@@ -9,8 +9,13 @@
 #
 # Usage: tests/bench/plugins.sh   Knobs: DURATION=8 ROUNDS=3 SCALE=10 CLIENTS=10
 #        MODES="simple extended prepared" PGDOG_BIN=path (else cargo build --release)
+#        WORKERS=1 (pgDog's worker threads; its default is 2). With one worker, pgDog's
+#        thread is the busiest stage of the pipeline on a 2-core machine, so TPS falls in
+#        proportion to pgDog's CPU per transaction; with two, it falls with the whole
+#        machine's CPU per transaction.
 set -euo pipefail
 DURATION=${DURATION:-8}; ROUNDS=${ROUNDS:-3}; SCALE=${SCALE:-10}; CLIENTS=${CLIENTS:-10}
+WORKERS=${WORKERS:-1}
 MODES=${MODES:-"simple extended prepared"}
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 log() { printf '[plugins-bench] %s\n' "$*" >&2; }
@@ -57,7 +62,7 @@ start_pgdog() { # label extra-toml
 [general]
 host = "127.0.0.1"
 port = $p
-workers = 1
+workers = $WORKERS
 default_pool_size = 10
 min_pool_size = 0
 checkout_timeout = 60000
