@@ -397,3 +397,5 @@ pub fn shard_for(value: &KeyValue, ty: KeyType, shards: usize) -> usize {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod value_tests;

@@ -1,6 +1,7 @@
 //! The summary of real SQL, statement kind by statement kind.
 
 use super::*;
+use crate::router::statement::{AggregateFunction, OrderBy, SortKey};
 
 fn one(sql: &str) -> Statement {
     let mut all = summarize(sql);
