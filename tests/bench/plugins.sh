@@ -9,10 +9,7 @@
 #
 # Usage: tests/bench/plugins.sh   Knobs: DURATION=8 ROUNDS=3 SCALE=10 CLIENTS=10
 #        MODES="simple extended prepared" PGDOG_BIN=path (else cargo build --release)
-#        WORKERS=1 (pgDog's worker threads; its default is 2). With one worker, pgDog's
-#        thread is the busiest stage of the pipeline on a 2-core machine, so TPS falls in
-#        proportion to pgDog's CPU per transaction; with two, it falls with the whole
-#        machine's CPU per transaction.
+#        WORKERS=1 (pgDog's worker threads, for both pgDogs; pgDog's own default is 2)
 set -euo pipefail
 DURATION=${DURATION:-8}; ROUNDS=${ROUNDS:-3}; SCALE=${SCALE:-10}; CLIENTS=${CLIENTS:-10}
 WORKERS=${WORKERS:-1}
