@@ -5,8 +5,10 @@
 //! before by its exact text is answered from `statements`. A query that differs from
 //! earlier ones only in its constants (`WHERE id = 42`, then `WHERE id = 43`: what a
 //! simple-protocol client sends) is answered from `shapes`: the summary of its shape, with
-//! its constants filled in (`shape.rs`, `template.rs`), in about a microsecond. Only a
-//! query of a new shape, or of a shape whose constants cannot be filled in, is parsed.
+//! its constants filled in (`shape.rs`, `template.rs`), in about a microsecond. A shape's
+//! summary is learned from its second query (parsing that query and the shape), so texts
+//! whose shape never repeats cost one parse each, as before; after that, only a query of a
+//! shape whose constants cannot be filled in is parsed.
 //! Prepared statements' texts (`get`) are also kept by text, since they are executed again
 //! as written; simple queries' texts (`get_inline`) are not, since most never repeat.
 //!
@@ -47,7 +49,7 @@ pub struct CacheStats {
     /// Queries answered by their exact text, and by their shape.
     pub hits: u64,
     pub shape_hits: u64,
-    /// Texts parsed (a new shape is parsed twice: the query and its shape).
+    /// Texts parsed (a shape's second query is parsed twice: the query and its shape).
     pub parses: u64,
 }
 
@@ -92,7 +94,15 @@ impl ParseCache {
             Some(Template::Same(summaries)) => Some(summaries),
             Some(Template::Fill(template)) => template::fill(&template, &shape),
             Some(Template::Unusable) => None,
-            None => return self.parse_new_shape(sql, shape, repeats),
+            Some(Template::Seen) => return self.learn_shape(sql, shape, repeats),
+            None => {
+                let summaries = self.parse(sql);
+                if repeats {
+                    self.keep(sql, &summaries);
+                }
+                self.keep_shape(shape, Template::Seen);
+                return summaries;
+            }
         };
         match answered {
             Some(summaries) => {
@@ -106,9 +116,9 @@ impl ParseCache {
         }
     }
 
-    /// Parses a query of a shape not seen before, and its shape, and keeps the shape's
-    /// template if it checks out.
-    fn parse_new_shape(&self, sql: &str, shape: shape::Shape<'_>, repeats: bool) -> Summaries {
+    /// Parses the second query of a shape, and the shape, and keeps the shape's template
+    /// if it checks out.
+    fn learn_shape(&self, sql: &str, shape: shape::Shape<'_>, repeats: bool) -> Summaries {
         let summaries = self.parse(sql);
         let template = Template::check(&shape, self.parse(&shape.text), &summaries);
         if repeats || matches!(template, Template::Unusable) {
@@ -116,11 +126,15 @@ impl ParseCache {
             // they would be without shapes.
             self.keep(sql, &summaries);
         }
+        self.keep_shape(shape, template);
+        summaries
+    }
+
+    fn keep_shape(&self, shape: shape::Shape<'_>, template: Template) {
         if self.shapes.len() >= self.capacity {
             self.shapes.clear();
         }
         self.shapes.insert(shape.text.into_boxed_str(), template);
-        summaries
     }
 
     fn parse(&self, sql: &str) -> Summaries {

@@ -27,6 +27,10 @@ pub enum Template {
     Same(Summaries),
     /// Its queries must each be parsed.
     Unusable,
+    /// One query of this shape was parsed; the template is built when a second comes.
+    /// Texts that never repeat their shape (a unique comment per query, as tracing tools
+    /// write) then cost one parse each, not two.
+    Seen,
 }
 
 impl Template {
