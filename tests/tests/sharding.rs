@@ -117,7 +117,8 @@ async fn parse_cache(env: &Sharded, name: &str) -> u64 {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn simple_queries_differing_in_constants_route_by_their_own_values_after_one_parse() {
+async fn simple_queries_differing_in_constants_route_by_their_own_values_once_their_shape_is_learned(
+) {
     let env = sharded("shard_shapes").await;
     let client = connect(&env.url).await;
     let parses_before = parse_cache(&env, "parses").await;
