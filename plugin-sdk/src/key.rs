@@ -6,7 +6,10 @@
 //! ready [`ShardKey`]s. A statement built from fields (native tests) answers the same
 //! question here, by the same rules, from its predicates, rows and the test's context.
 
-use crate::types::{Context, KeySource, KeyType, KeyValue, KeyValues, Param, ShardKey, Value};
+use crate::types::{
+    Context, KeySource, KeyType, KeyValue, KeyValues, Param, PlacedKey, PlacedKeyValues,
+    PlacedKeys, ShardKey, Value,
+};
 use crate::value::binary_integer;
 use crate::Statement;
 
@@ -35,6 +38,49 @@ impl Statement<'_> {
                 let values = insert.rows.iter().map(|row| row.get(index));
                 Some(collect(values, key_type, context))
             }
+        }
+    }
+}
+
+impl Statement<'_> {
+    /// [`Statement::key_values`] with the shard each value belongs in and the shard
+    /// count those shards are of. Inside pgDog this is one host call
+    /// (`statement.placed-keys`), where `key_values`, [`Context::shards`] and
+    /// [`crate::host::shard_for`] for each value would be several; prefer it whenever
+    /// the plugin hashes keys. `hash` is only for a statement built from fields (native
+    /// tests, with no pgDog to hash): it stands in for `shard_for` there.
+    pub fn placed_keys(
+        &self,
+        column: &str,
+        source: KeySource,
+        key_type: KeyType,
+        context: &Context<'_>,
+        hash: impl Fn(&ShardKey, u32) -> Result<u32, String>,
+    ) -> Option<PlacedKeys> {
+        if let Some(fetched) = self.fetch_placed_keys(column, source, key_type) {
+            return fetched;
+        }
+        let shard_count = context.shards();
+        let place = |value: KeyValue| {
+            let shard = value.key().and_then(|key| hash(key, shard_count).ok());
+            PlacedKey { value, shard }
+        };
+        let keys = match self.key_values(column, source, key_type, context)? {
+            KeyValues::One(value) => PlacedKeyValues::One(place(value)),
+            KeyValues::Many(values) => {
+                PlacedKeyValues::Many(values.into_iter().map(place).collect())
+            }
+        };
+        Some(PlacedKeys { shard_count, keys })
+    }
+}
+
+impl PlacedKeyValues {
+    /// The placed values, whichever case holds them.
+    pub fn as_slice(&self) -> &[PlacedKey] {
+        match self {
+            PlacedKeyValues::One(key) => std::slice::from_ref(key),
+            PlacedKeyValues::Many(keys) => keys,
         }
     }
 }
@@ -193,6 +239,54 @@ mod tests {
 
     fn integer(i: i64) -> KeyValue {
         KeyValue::Key(ShardKey::Integer(i))
+    }
+
+    #[test]
+    fn placed_keys_from_fields_hash_each_key_with_the_given_hash() {
+        // `ctx` has 2 shards; the stand-in hash puts a key at its value (or length).
+        let hash = |key: &ShardKey, shards: u32| match key {
+            ShardKey::Integer(i) if *i < 0 => Err("negative".to_string()),
+            ShardKey::Integer(i) => Ok(*i as u32 % shards),
+            ShardKey::Text(t) | ShardKey::Uuid(t) => Ok(t.len() as u32 % shards),
+        };
+        let stmt = where_in(vec![
+            Value::Integer(3),
+            Value::Null,
+            Value::Expression,
+            Value::Integer(-1),
+        ]);
+        let placed = stmt
+            .placed_keys("k", KeySource::Where, KeyType::Integer, &ctx(vec![]), hash)
+            .unwrap();
+        assert_eq!(placed.shard_count, 2);
+        let place = |value, shard| PlacedKey { value, shard };
+        assert_eq!(
+            placed.keys.as_slice(),
+            &[
+                place(integer(3), Some(1)),
+                place(KeyValue::Null, None),
+                place(KeyValue::Unknown, None),
+                // A hash that fails places nothing; the plugin asks again to see why.
+                place(integer(-1), None),
+            ]
+        );
+        // One value comes without a list, as from pgDog.
+        let one = where_in(vec![Value::Text("abc".into())])
+            .placed_keys("k", KeySource::Where, KeyType::Text, &ctx(vec![]), hash)
+            .unwrap();
+        assert_eq!(
+            one.keys,
+            PlacedKeyValues::One(place(KeyValue::Key(ShardKey::Text("abc".into())), Some(1)))
+        );
+        assert!(stmt
+            .placed_keys(
+                "other",
+                KeySource::Where,
+                KeyType::Integer,
+                &ctx(vec![]),
+                hash
+            )
+            .is_none());
     }
 
     #[test]

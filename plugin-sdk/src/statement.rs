@@ -160,6 +160,16 @@ impl Statement<'_> {
     ) -> Option<Option<wit::KeyValues>> {
         Some(self.host?.key_values(column, source, key_type))
     }
+
+    /// `placed-keys` asked of pgDog, or `None` for a statement built from fields.
+    pub(crate) fn fetch_placed_keys(
+        &self,
+        column: &str,
+        source: wit::KeySource,
+        key_type: wit::KeyType,
+    ) -> Option<Option<wit::PlacedKeys>> {
+        Some(self.host?.placed_keys(column, source, key_type))
+    }
 }
 
 #[cfg(test)]

@@ -9,8 +9,9 @@
 
 pub use crate::bindings::pgdog::router::types::{
     Command, CopyOptions, Decision, Insert, KeySource, KeyType, KeyValue, KeyValues, Level,
-    OrderBy, Param, PluginInfo, Predicate, QueryError, QueryOutcome, Reject, Respond, Rewrite,
-    Role, Route, SetCommand, ShardKey, Shards, SortKey, Table, Value,
+    OrderBy, Param, PlacedKey, PlacedKeyValues, PlacedKeys, PluginInfo, Predicate, QueryError,
+    QueryOutcome, Reject, Respond, Rewrite, Role, Route, SetCommand, ShardKey, Shards, SortKey,
+    Table, Value,
 };
 pub use crate::context::{Context, ContextFields};
 pub use crate::statement::{Statement, StatementFields};

@@ -56,7 +56,7 @@ enum Command {
 #[derive(Subcommand, Debug)]
 enum PluginCommand {
     /// Load a wasm component as pgDog would (compile, check it against the
-    /// pgdog:router@0.2.1 contract, run `init`), then print its decision for each SQL
+    /// pgdog:router@0.2.2 contract, run `init`), then print its decision for each SQL
     /// string. Exits 0 when every call succeeded, 1 when a call failed, 2 when the plugin
     /// cannot be loaded.
     Check {

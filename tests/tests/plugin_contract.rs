@@ -265,3 +265,84 @@ async fn fields_of_row(client: &Client, sql: &str) -> Vec<String> {
     assert_eq!(rows.len(), 1, "{sql}: {rows:?}");
     rows.into_iter().next().unwrap_or_default()
 }
+
+#[tokio::test]
+async fn placed_keys_carry_the_shard_pgdogs_hash_gives_each_value() {
+    use pgdog::router::hash::{shard_for, KeyType, KeyValue};
+    use pgdog_tests::{connect, sharded_env};
+    let block = plugin_toml("chaos", &plugin_wasm("chaos-plugin"), "", "");
+    let env = sharded_env(
+        "plug_placed",
+        &[None, None, None],
+        "CREATE TABLE t (k bigint)",
+        &block,
+    )
+    .await;
+    let client = connect(&env.url).await;
+    let integer = |k: i64| shard_for(&KeyValue::Int(k), KeyType::BigInt, 3);
+    // The keys land on more than one shard, so a wrong shard count or hash shows.
+    let ids = [1i64, 2, 3, 4, 5];
+    assert!(ids.iter().any(|&k| integer(k) != integer(1)));
+    let placed = |k: i64| {
+        format!(
+            "PlacedKey {{ value: KeyValue::Key(ShardKey::Integer({k})), shard: Some({}) }}",
+            integer(k)
+        )
+    };
+    let answer = keys(
+        &client,
+        "/* chaos: placed integer */ SELECT k FROM t WHERE k IN ($1, 2, ' 3 ', 4, 5, NULL, abs(1))",
+        &[&1i64],
+    )
+    .await;
+    let expected_keys: Vec<String> = ids.iter().map(|&k| placed(k)).collect();
+    let expected_shards: Vec<String> = ids
+        .iter()
+        .map(|&k| format!("Some({})", integer(k)))
+        .collect();
+    assert_eq!(
+        answer,
+        format!(
+            "placed: Some(PlacedKeys {{ shard-count: 3, keys: PlacedKeyValues::Many([{}, \
+             PlacedKey {{ value: KeyValue::Null, shard: None }}, \
+             PlacedKey {{ value: KeyValue::Unknown, shard: None }}]) }}) \
+             shard-for=[{}, None, None]",
+            expected_keys.join(", "),
+            expected_shards.join(", ")
+        )
+    );
+    // Text and uuid keys hash as their types; one value comes without a list.
+    let text = keys(
+        &client,
+        "/* chaos: placed text */ SELECT k FROM t WHERE k = 'acme'",
+        &[],
+    )
+    .await;
+    let acme = shard_for(&KeyValue::Text("acme".into()), KeyType::Text, 3);
+    assert_eq!(
+        text,
+        format!(
+            "placed: Some(PlacedKeys {{ shard-count: 3, keys: PlacedKeyValues::One(PlacedKey {{ \
+             value: KeyValue::Key(ShardKey::Text(\"acme\")), shard: Some({acme}) }}) }}) \
+             shard-for=[Some({acme})]"
+        )
+    );
+    let uuid = keys(
+        &client,
+        "/* chaos: placed uuid */ SELECT k FROM t WHERE k = 'A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11'",
+        &[],
+    )
+    .await;
+    let canonical = "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11";
+    let bytes = pgdog::router::hash::KeyValue::parse(canonical, KeyType::Uuid).unwrap();
+    let on = shard_for(&bytes, KeyType::Uuid, 3);
+    assert!(
+        uuid.contains(&format!(
+            "ShardKey::Uuid(\"{canonical}\")), shard: Some({on}) }}"
+        )) && uuid.ends_with(&format!("shard-for=[Some({on})]")),
+        "{uuid}"
+    );
+    // No predicate on the column: none.
+    let none = keys(&client, "/* chaos: placed integer */ SELECT 1", &[]).await;
+    assert_eq!(none, "placed: None shard-for=[]");
+}

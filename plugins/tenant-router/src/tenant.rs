@@ -10,6 +10,7 @@
 use pgdog_plugin_sdk::prelude::*;
 
 use crate::config::{Config, DataType};
+use crate::decide::Hash;
 
 /// Where the tenants were found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,49 +67,85 @@ pub struct Found {
     pub source: Source,
     /// One per compared value or inserted row, NULLs left out; never empty.
     pub tenants: Vec<Tenant>,
+    /// Where pgDog's hash puts each tenant, in the same order, when pgDog placed them
+    /// with the keys; empty for a comment's tenant, which is hashed only if needed.
+    pub hashed: Vec<Option<u32>>,
+    /// The database's shard count, when pgDog gave it with the keys.
+    pub shard_count: Option<u32>,
 }
 
-/// The tenants of `statement`, or `None` when no place names one conclusively.
-pub fn find(config: &Config, statement: &Statement<'_>, context: &Context<'_>) -> Option<Found> {
+impl Found {
+    /// A tenant read from a comment: pgDog has not placed it.
+    fn unplaced(source: Source, tenant: Tenant) -> Found {
+        Found {
+            source,
+            tenants: vec![tenant],
+            hashed: Vec::new(),
+            shard_count: None,
+        }
+    }
+}
+
+/// The tenants of `statement`, or `None` when no place names one conclusively. `hash`
+/// places keys only for a statement built from fields (tests): inside pgDog the keys come
+/// placed by pgDog's own hash.
+pub fn find(
+    config: &Config,
+    statement: &Statement<'_>,
+    context: &Context<'_>,
+    hash: Hash,
+) -> Option<Found> {
     let key_type = match config.data_type {
         DataType::Text => KeyType::Text,
         DataType::Integer => KeyType::Integer,
     };
-    // One question to pgDog per place: it finds the column, resolves `$n` and reads the
-    // value as the column's type.
+    let hash_key = |key: &ShardKey, shards: u32| hash(&tenant_of(key), shards);
+    // One question to pgDog per place: it finds the column, resolves `$n`, reads the
+    // value as the column's type and hashes it, and says how many shards there are.
     let from = |source, place| {
-        let keys = statement.key_values(&config.column, place, key_type, context)?;
-        tenants_of(keys.as_slice()).map(|tenants| Found { source, tenants })
+        let placed = statement.placed_keys(&config.column, place, key_type, context, hash_key)?;
+        let (tenants, hashed) = tenants_of(placed.keys.as_slice())?;
+        Some(Found {
+            source,
+            tenants,
+            hashed,
+            shard_count: Some(placed.shard_count),
+        })
     };
     from(Source::Where, KeySource::Where)
         .or_else(|| from(Source::Insert, KeySource::Insert))
         .or_else(|| {
             let key = config.comment_key.as_deref()?;
             let tenant = statement.comment_value(key)?;
-            Some(Found {
-                source: Source::Comment,
-                tenants: vec![Tenant::from_text(tenant, config.data_type)],
-            })
+            Some(Found::unplaced(
+                Source::Comment,
+                Tenant::from_text(tenant, config.data_type),
+            ))
         })
 }
 
-/// The values as tenant ids. NULL names no tenant (`= NULL` matches no row, a NULL
-/// tenant in a row belongs to none); any value pgDog cannot read as the column's type
-/// makes the whole list inconclusive.
-fn tenants_of(values: &[KeyValue]) -> Option<Vec<Tenant>> {
+fn tenant_of(key: &ShardKey) -> Tenant {
+    match key {
+        ShardKey::Integer(value) => Tenant::Integer(*value),
+        ShardKey::Text(text) | ShardKey::Uuid(text) => Tenant::Text(text.clone()),
+    }
+}
+
+/// The values as tenant ids, with their shards. NULL names no tenant (`= NULL` matches
+/// no row, a NULL tenant in a row belongs to none); any value pgDog cannot read as the
+/// column's type makes the whole list inconclusive.
+fn tenants_of(values: &[PlacedKey]) -> Option<(Vec<Tenant>, Vec<Option<u32>>)> {
     let mut tenants = Vec::with_capacity(values.len());
-    for value in values {
-        let tenant = match value {
+    let mut hashed = Vec::with_capacity(values.len());
+    for placed in values {
+        match &placed.value {
             KeyValue::Null => continue,
             KeyValue::Unknown => return None,
-            KeyValue::Key(ShardKey::Integer(value)) => Tenant::Integer(*value),
-            KeyValue::Key(ShardKey::Text(text) | ShardKey::Uuid(text)) => {
-                Tenant::Text(text.clone())
-            }
-        };
-        tenants.push(tenant);
+            KeyValue::Key(key) => tenants.push(tenant_of(key)),
+        }
+        hashed.push(placed.shard);
     }
-    (!tenants.is_empty()).then_some(tenants)
+    (!tenants.is_empty()).then_some((tenants, hashed))
 }
 
 #[cfg(test)]
@@ -119,7 +156,17 @@ mod tests {
 
     /// `find` over hand-built fields.
     fn find(config: &Config, stmt: &StatementFields, ctx: &ContextFields) -> Option<Found> {
-        super::find(config, &stmt.clone().into(), &ctx.clone().into())
+        super::find(
+            config,
+            &stmt.clone().into(),
+            &ctx.clone().into(),
+            &by_length,
+        )
+    }
+
+    /// A stand-in for pgDog's hash: the tenant's length.
+    fn by_length(tenant: &Tenant, shards: u32) -> Result<u32, String> {
+        Ok(tenant.to_string().len() as u32 % shards)
     }
 
     fn config() -> Config {
@@ -138,13 +185,15 @@ mod tests {
         )];
         let ctx = ContextFields {
             params: vec![text_param("globex")],
-            ..context(2)
+            ..context(3)
         };
         assert_eq!(
             find(&config(), &stmt, &ctx),
             Some(Found {
                 source: Source::Where,
-                tenants: vec![text("acme"), text("globex")]
+                tenants: vec![text("acme"), text("globex")],
+                hashed: vec![Some(1), Some(0)],
+                shard_count: Some(3),
             })
         );
     }
@@ -220,7 +269,9 @@ mod tests {
             find(&config(), &stmt, &context(2)),
             Some(Found {
                 source: Source::Insert,
-                tenants: vec![text("acme")]
+                tenants: vec![text("acme")],
+                hashed: vec![Some(0)],
+                shard_count: Some(2),
             })
         );
     }

@@ -3,7 +3,7 @@
 use super::bindings::pgdog::router::types as wit;
 use crate::config::Role;
 use crate::plugins::{AfterQuery, Decision, Respond, Target};
-use crate::router::hash::{format_uuid, KeyType, KeyValue};
+use crate::router::hash::{format_uuid, shard_for, KeyType, KeyValue};
 use crate::router::route::{resolve_key, Params, ResolvedKey, Shards};
 use crate::router::statement::{Command, SortKey, Statement, Value};
 use crate::wire::ErrorResponse;
@@ -118,24 +118,70 @@ pub fn key_values<'v>(
     params: &Params,
     ty: wit::KeyType,
 ) -> wit::KeyValues {
-    let ty = match ty {
+    let ty = key_type(ty);
+    let keys = values.map(|value| key_value(value.map(|v| resolve_key(v, params, ty))));
+    one_or_many(keys, wit::KeyValues::One, wit::KeyValues::Many)
+}
+
+/// `key_values` with each key's shard among `shard_count` (at least 1), hashed as the
+/// built-in router and `shard-for` hash it.
+pub fn placed_keys<'v>(
+    values: impl ExactSizeIterator<Item = Option<&'v Value>>,
+    params: &Params,
+    ty: wit::KeyType,
+    shard_count: usize,
+) -> wit::PlacedKeys {
+    let ty = key_type(ty);
+    let shard_count = shard_count.max(1);
+    let keys = values.map(|value| {
+        let resolved = value.map(|v| resolve_key(v, params, ty));
+        let shard = match &resolved {
+            // Below shard_count, which the caller took from a u32.
+            Some(ResolvedKey::Key(key)) => Some(shard_for(key, ty, shard_count) as u32),
+            _ => None,
+        };
+        wit::PlacedKey {
+            value: key_value(resolved),
+            shard,
+        }
+    });
+    wit::PlacedKeys {
+        shard_count: u32::try_from(shard_count).unwrap_or(u32::MAX),
+        keys: one_or_many(keys, wit::PlacedKeyValues::One, wit::PlacedKeyValues::Many),
+    }
+}
+
+fn key_type(ty: wit::KeyType) -> KeyType {
+    match ty {
         // Any integer column: a literal or parameter is read as a bigint, whose range
         // holds the others'.
         wit::KeyType::Integer => KeyType::BigInt,
         wit::KeyType::Text => KeyType::Text,
         wit::KeyType::Uuid => KeyType::Uuid,
-    };
-    let mut keys = values.map(|value| match value.map(|v| resolve_key(v, params, ty)) {
+    }
+}
+
+/// A resolved value (`None`: the row has no such column) as the contract's key value.
+fn key_value(resolved: Option<ResolvedKey>) -> wit::KeyValue {
+    match resolved {
         Some(ResolvedKey::Key(key)) => wit::KeyValue::Key(shard_key(key)),
         Some(ResolvedKey::Null) => wit::KeyValue::Null,
         Some(ResolvedKey::Unknown) | None => wit::KeyValue::Unknown,
-    });
-    if keys.len() == 1 {
-        if let Some(key) = keys.next() {
-            return wit::KeyValues::One(key);
+    }
+}
+
+/// A single item without a list (no allocation in the guest for the common case).
+fn one_or_many<T, V>(
+    mut items: impl ExactSizeIterator<Item = T>,
+    one: impl FnOnce(T) -> V,
+    many: impl FnOnce(Vec<T>) -> V,
+) -> V {
+    if items.len() == 1 {
+        if let Some(item) = items.next() {
+            return one(item);
         }
     }
-    wit::KeyValues::Many(keys.collect())
+    many(items.collect())
 }
 
 fn shard_key(key: KeyValue) -> wit::ShardKey {

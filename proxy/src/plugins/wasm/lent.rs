@@ -14,7 +14,7 @@ use super::bindings::pgdog::router::types as wit;
 use super::convert;
 use super::host::HostState;
 use crate::plugins::Context;
-use crate::router::statement::Statement;
+use crate::router::statement::{Statement, Value};
 
 /// Pointers to what the call in progress lends. They are only read from host functions,
 /// which run inside the call, while the caller's borrows are alive (see [`HostState::lend`]).
@@ -77,6 +77,30 @@ impl HostState {
 
     fn context_field<T: Default>(&self, get: impl FnOnce(&Context<'_>) -> T) -> T {
         self.context().map(get).unwrap_or_default()
+    }
+
+    /// `read` over the values the lent statement pins `column` to at `source` (`None`
+    /// for an INSERT row too short to have the column), with the lent context; `None`
+    /// when that place does not name the column.
+    fn key_source<T>(
+        &self,
+        column: &str,
+        source: wit::KeySource,
+        read: impl FnOnce(&mut dyn ExactSizeIterator<Item = Option<&Value>>, &Context<'_>) -> T,
+    ) -> Option<T> {
+        let (stmt, _) = self.statement()?;
+        let ctx = self.context()?;
+        match source {
+            wit::KeySource::Where => {
+                let predicate = stmt.predicates.iter().find(|p| p.column == column)?;
+                Some(read(&mut predicate.values.iter().map(Some), ctx))
+            }
+            wit::KeySource::Insert => {
+                let insert = stmt.insert.as_ref()?;
+                let index = insert.columns.iter().position(|c| c == column)?;
+                Some(read(&mut insert.rows.iter().map(|row| row.get(index)), ctx))
+            }
+        }
     }
 }
 
@@ -180,25 +204,23 @@ impl wit::HostStatement for HostState {
         source: wit::KeySource,
         key_type: wit::KeyType,
     ) -> Option<wit::KeyValues> {
-        let (stmt, _) = self.statement()?;
-        let params = self.context()?.params;
-        match source {
-            wit::KeySource::Where => {
-                let predicate = stmt.predicates.iter().find(|p| p.column == column)?;
-                Some(convert::key_values(
-                    predicate.values.iter().map(Some),
-                    params,
-                    key_type,
-                ))
-            }
-            wit::KeySource::Insert => {
-                let insert = stmt.insert.as_ref()?;
-                let index = insert.columns.iter().position(|c| *c == column)?;
-                // A row too short to have the column reads as unknown.
-                let values = insert.rows.iter().map(|row| row.get(index));
-                Some(convert::key_values(values, params, key_type))
-            }
-        }
+        self.key_source(&column, source, |values, ctx| {
+            convert::key_values(values, ctx.params, key_type)
+        })
+    }
+
+    fn placed_keys(
+        &mut self,
+        _: Stmt,
+        column: String,
+        source: wit::KeySource,
+        key_type: wit::KeyType,
+    ) -> Option<wit::PlacedKeys> {
+        self.key_source(&column, source, |values, ctx| {
+            // The shard count is a u32 on the contract's side.
+            let shards = ctx.shards.min(u32::MAX as usize);
+            convert::placed_keys(values, ctx.params, key_type, shards)
+        })
     }
 
     fn drop(&mut self, _: Stmt) -> wasmtime::Result<()> {

@@ -119,9 +119,9 @@ impl WasmPlugin {
             .map_err(|e| format!("{e:#}"))?;
         let pre = linker
             .instantiate_pre(&component)
-            .map_err(|e| format!("its imports do not match pgdog:router@0.2.1: {e:#}"))?;
+            .map_err(|e| format!("its imports do not match pgdog:router@0.2.2: {e:#}"))?;
         let pre = bindings::RouterPre::new(pre)
-            .map_err(|e| format!("its exports do not match pgdog:router@0.2.1: {e:#}"))?;
+            .map_err(|e| format!("its exports do not match pgdog:router@0.2.2: {e:#}"))?;
         let identity = Arc::new(Identity {
             name: config.name.clone(),
             version: Default::default(),

@@ -16,7 +16,8 @@ use std::sync::Mutex;
 
 use pgdog::router::host::{log, shard_for};
 use pgdog::router::types::{
-    KeySource, KeyType, Level, Param, Reject, Respond, Rewrite, Role, Route, ShardKey, Shards,
+    KeySource, KeyType, KeyValue, Level, Param, PlacedKeyValues, PlacedKeys, Reject, Respond,
+    Rewrite, Role, Route, ShardKey, Shards,
 };
 
 static AUDIT: AtomicBool = AtomicBool::new(false);
@@ -134,6 +135,9 @@ impl Guest for Chaos {
                 })
             }
             other => {
+                if let Some(key_type) = other.strip_prefix("placed ") {
+                    return placed(statement, context, key_type);
+                }
                 if let Some(key_type) = other.strip_prefix("keys ") {
                     return keys(statement, key_type);
                 }
@@ -188,6 +192,40 @@ fn keys(statement: &Statement, key_type: &str) -> Decision {
     Decision::Reject(Reject {
         sqlstate: "P0001".into(),
         message: format!("keys: where={from_where:?} insert={from_insert:?}"),
+        detail: None,
+    })
+}
+
+/// Refuses with what `placed-keys` answers for the WHERE values of column `k`, and what
+/// `shard-for` answers for each key among `context.shards`, so a test can see the two agree.
+fn placed(statement: &Statement, context: &Context, key_type: &str) -> Decision {
+    let key_type = match key_type {
+        "integer" => KeyType::Integer,
+        "uuid" => KeyType::Uuid,
+        _ => KeyType::Text,
+    };
+    let placed = statement.placed_keys("k", KeySource::Where, key_type);
+    let values = match &placed {
+        Some(PlacedKeys {
+            keys: PlacedKeyValues::One(key),
+            ..
+        }) => vec![key.value.clone()],
+        Some(PlacedKeys {
+            keys: PlacedKeyValues::Many(keys),
+            ..
+        }) => keys.iter().map(|k| k.value.clone()).collect(),
+        None => Vec::new(),
+    };
+    let hashed: Vec<Option<u32>> = values
+        .iter()
+        .map(|value| match value {
+            KeyValue::Key(key) => shard_for(key, context.shards()).ok(),
+            _ => None,
+        })
+        .collect();
+    Decision::Reject(Reject {
+        sqlstate: "P0001".into(),
+        message: format!("placed: {placed:?} shard-for={hashed:?}"),
         detail: None,
     })
 }
