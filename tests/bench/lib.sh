@@ -20,19 +20,24 @@ median() { printf '%s\n' "$@" | sort -n | awk '{v[NR]=$1} END {print v[int((NR+1
 
 # compare BASE OTHER BASE_LABEL OTHER_LABEL: for each of $MODES, warms up, then runs
 # `run MODE DB` (defined by the caller, printing TPS) $ROUNDS times on each database in
-# turn, and prints the medians and their ratio.
+# turn, and prints the medians and their ratio, then the median of each round's own ratio
+# ("paired"): the two runs of a round are back to back, so a machine that slows down or
+# speeds up over minutes moves both and the paired ratio less than the medians'.
 compare() {
     local base=$1 other=$2
-    printf '%-16s %8s %16s %16s %8s\n' mode clients "$3 tps" "$4 tps" ratio
+    printf '%-16s %8s %16s %16s %8s %8s\n' mode clients "$3 tps" "$4 tps" ratio paired
     for mode in $MODES; do
         run "$mode" "$base" >/dev/null; run "$mode" "$other" >/dev/null # warm-up
-        local firsts=() seconds=()
+        local firsts=() seconds=() pairs=() x y
         for _ in $(seq "$ROUNDS"); do
-            firsts+=("$(run "$mode" "$base")"); seconds+=("$(run "$mode" "$other")")
+            x=$(run "$mode" "$base"); y=$(run "$mode" "$other")
+            firsts+=("$x"); seconds+=("$y")
+            pairs+=("$(echo "${y:-0} / ${x:-1}" | bc -l)")
         done
         local a b
         a=$(median "${firsts[@]}"); b=$(median "${seconds[@]}")
-        printf '%-16s %8s %16.0f %16.0f %8.2f\n' "$mode" "$CLIENTS" "$a" "$b" "$(echo "$b / $a" | bc -l)"
+        printf '%-16s %8s %16.0f %16.0f %8.2f %8.2f\n' "$mode" "$CLIENTS" "$a" "$b" \
+            "$(echo "$b / $a" | bc -l)" "$(median "${pairs[@]}")"
     done
 }
 

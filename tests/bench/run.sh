@@ -240,13 +240,17 @@ import sys, statistics
 from collections import defaultdict
 path, pool, max_clients, duration, rounds = sys.argv[1:]
 rows = defaultdict(lambda: defaultdict(list))
+# tps per row, round and target: a round runs its targets back to back, so its own
+# pgDog/PgBouncer ratio is the least touched by the machine drifting between rounds.
+by_round = defaultdict(lambda: defaultdict(dict))
 order = []
 for line in open(path):
-    mode, c, target, _round, tps, p50, p99, cpu = line.rstrip("\n").split("\t")
+    mode, c, target, rnd, tps, p50, p99, cpu = line.rstrip("\n").split("\t")
     key = (mode, int(c))
     if key not in order:
         order.append(key)
     rows[key][target].append((float(tps or 0), float(p50), float(p99), None if cpu == "-" else float(cpu)))
+    by_round[key][rnd][target] = float(tps or 0)
 
 def med(vals):
     vals = [v for v in vals if v is not None]
@@ -258,18 +262,20 @@ def fmt(v, spec="{:.0f}"):
 print()
 print(f"pgbench -S, {duration}s per run, median of {rounds} round(s), pool size {pool}; "
       "latency in ms from per-transaction logs; CPU = proxy utime+stime per transaction")
-head = ("mode", "clients", "direct tps", "pgbouncer tps", "pgdog tps", "pgdog/pgb",
+head = ("mode", "clients", "direct tps", "pgbouncer tps", "pgdog tps", "pgdog/pgb", "paired",
         "p50 d/b/g ms", "p99 d/b/g ms", "pgb cpu us/tx", "pgdog cpu us/tx")
-widths = (9, 7, 11, 14, 10, 9, 20, 20, 13, 15)
+widths = (9, 7, 11, 14, 10, 9, 6, 20, 20, 13, 15)
 print("  ".join(h.rjust(w) for h, w in zip(head, widths)))
 for mode, c in order:
     r = rows[(mode, c)]
     m = {t: [med([x[i] for x in r[t]]) for i in range(4)] for t in ("direct", "pgbouncer", "pgdog")}
     ratio = m["pgdog"][0] / m["pgbouncer"][0] if m["pgbouncer"][0] else None
+    paired = med([t["pgdog"] / t["pgbouncer"] for t in by_round[(mode, c)].values()
+                  if t.get("pgbouncer") and "pgdog" in t])
     lat = lambda i: "/".join(fmt(m[t][i] and m[t][i] / 1000, "{:.2f}") for t in ("direct", "pgbouncer", "pgdog"))
     bouncer = fmt(m["pgbouncer"][0]) + ("*" if mode == "prepared" else "")
     cells = (mode, str(c), fmt(m["direct"][0]), bouncer, fmt(m["pgdog"][0]), fmt(ratio, "{:.2f}"),
-             lat(1), lat(2), fmt(m["pgbouncer"][3], "{:.1f}"), fmt(m["pgdog"][3], "{:.1f}"))
+             fmt(paired, "{:.2f}"), lat(1), lat(2), fmt(m["pgbouncer"][3], "{:.1f}"), fmt(m["pgdog"][3], "{:.1f}"))
     print("  ".join(v.rjust(w) for v, w in zip(cells, widths)))
 if any(mode == "prepared" for mode, _ in order):
     print(f"\n* -M prepared: PgBouncer 1.18 cannot keep prepared statements in transaction mode, so that column "
