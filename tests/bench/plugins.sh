@@ -10,6 +10,7 @@
 # Usage: tests/bench/plugins.sh   Knobs: DURATION=8 ROUNDS=3 SCALE=10 CLIENTS=10
 #        MODES="simple extended prepared" PGDOG_BIN=path (else cargo build --release)
 #        WORKERS=1 (pgDog's worker threads, for both pgDogs; pgDog's own default is 2)
+#        AA=1: no plugin in the second pgDog either, to see the ratio noise alone gives
 set -euo pipefail
 DURATION=${DURATION:-8}; ROUNDS=${ROUNDS:-3}; SCALE=${SCALE:-10}; CLIENTS=${CLIENTS:-10}
 WORKERS=${WORKERS:-1}
@@ -86,7 +87,12 @@ TOML
     log "pgdog $1 did not start"; cat "$WORK/$1.log" >&2; exit 1
 }
 start_pgdog builtin ""
-start_pgdog plugin "
+if [[ ${AA:-0} == 1 ]]; then
+    # A/A calibration: the second pgDog is the first one again, so the ratio shows how far
+    # this machine's noise alone moves it.
+    start_pgdog plugin ""
+else
+    start_pgdog plugin "
 [[plugins]]
 name = \"tenant-router\"
 path = \"$PLUGIN\"
@@ -96,6 +102,7 @@ column = \"aid\"
 data_type = \"integer\"
 unknown = \"hash\"
 "
+fi
 export PGPASSWORD=bench
 
 # utime and stime apart: a plugin's cost is user time (the guest and wasmtime), while the
@@ -110,7 +117,8 @@ run() { # mode target -> tps; logs the target's user and system ticks and transa
     echo "$1 $2 $((u2 - u1)) $((s2 - s1)) ${tx:-0}" >>"$WORK/cpu.log"
     awk '/^tps/ {print $3}' <<<"$out"
 }
-compare builtin plugin "built-in" "tenant-router"
+SECOND=tenant-router; [[ ${AA:-0} == 1 ]] && SECOND="built-in (A/A)"
+compare builtin plugin "built-in" "$SECOND"
 echo
 echo "pgDog CPU per transaction, all runs (warm-ups included): user + system = total"
 awk -v hz="$(getconf CLK_TCK)" '{u[$1" "$2]+=$3; s[$1" "$2]+=$4; n[$1" "$2]+=$5}

@@ -15,7 +15,7 @@ use std::collections::BTreeSet;
 use pgdog_plugin_sdk::prelude::*;
 
 use crate::config::{Config, Unknown};
-use crate::tenant::{self, Source, Tenant};
+use crate::tenant::{self, Source, Tenant, Tenants};
 
 /// The shard pgDog's hash puts a tenant in (as [`shard_key`] reads it), among this many
 /// shards.
@@ -34,33 +34,16 @@ pub fn decide(
     };
     // Keys from pgDog come with the shard count; a comment's tenant asks for it.
     let shard_count = found.shard_count.unwrap_or_else(|| context.shards());
-    let hashed = |index: usize| found.hashed.get(index).copied().flatten();
     // Most statements name one tenant: no set to build.
-    if let [tenant] = found.tenants.as_slice() {
-        return match shard_of(
-            config,
-            &found,
-            tenant,
-            hashed(0),
-            shard_count,
-            context,
-            hash,
-        ) {
+    if let Tenants::One(tenant, hashed) = &found.tenants {
+        return match shard_of(config, &found, tenant, *hashed, shard_count, context, hash) {
             Ok(shard) => Decision::route_to(shard, Role::Any),
             Err(decision) => decision,
         };
     }
     let mut shards = BTreeSet::new();
-    for (index, tenant) in found.tenants.iter().enumerate() {
-        match shard_of(
-            config,
-            &found,
-            tenant,
-            hashed(index),
-            shard_count,
-            context,
-            hash,
-        ) {
+    for (tenant, hashed) in found.tenants.iter() {
+        match shard_of(config, &found, tenant, hashed, shard_count, context, hash) {
             Ok(shard) => shards.insert(shard),
             Err(decision) => return decision,
         };

@@ -66,12 +66,31 @@ impl std::fmt::Display for Tenant {
 pub struct Found {
     pub source: Source,
     /// One per compared value or inserted row, NULLs left out; never empty.
-    pub tenants: Vec<Tenant>,
-    /// Where pgDog's hash puts each tenant, in the same order, when pgDog placed them
-    /// with the keys; empty for a comment's tenant, which is hashed only if needed.
-    pub hashed: Vec<Option<u32>>,
+    pub tenants: Tenants,
     /// The database's shard count, when pgDog gave it with the keys.
     pub shard_count: Option<u32>,
+}
+
+/// Tenants, each with the shard pgDog's hash puts it in when pgDog placed it with the keys
+/// (`None` for a comment's tenant, which is hashed only if needed). The one tenant most
+/// statements name is held inline: routing such a query allocates nothing in the plugin,
+/// where an allocation and its free cost as much as the rest of the routing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Tenants {
+    One(Tenant, Option<u32>),
+    /// Two or more.
+    Many(Vec<(Tenant, Option<u32>)>),
+}
+
+impl Tenants {
+    pub fn iter(&self) -> impl Iterator<Item = (&Tenant, Option<u32>)> {
+        let (one, many) = match self {
+            Tenants::One(tenant, shard) => (Some((tenant, *shard)), &[][..]),
+            Tenants::Many(all) => (None, all.as_slice()),
+        };
+        one.into_iter()
+            .chain(many.iter().map(|(tenant, shard)| (tenant, *shard)))
+    }
 }
 
 impl Found {
@@ -79,8 +98,7 @@ impl Found {
     fn unplaced(source: Source, tenant: Tenant) -> Found {
         Found {
             source,
-            tenants: vec![tenant],
-            hashed: Vec::new(),
+            tenants: Tenants::One(tenant, None),
             shard_count: None,
         }
     }
@@ -104,11 +122,9 @@ pub fn find(
     // value as the column's type and hashes it, and says how many shards there are.
     let from = |source, place| {
         let placed = statement.placed_keys(&config.column, place, key_type, context, hash_key)?;
-        let (tenants, hashed) = tenants_of(placed.keys.as_slice())?;
         Some(Found {
             source,
-            tenants,
-            hashed,
+            tenants: tenants_of(placed.keys.as_slice())?,
             shard_count: Some(placed.shard_count),
         })
     };
@@ -134,18 +150,29 @@ fn tenant_of(key: &ShardKey) -> Tenant {
 /// The values as tenant ids, with their shards. NULL names no tenant (`= NULL` matches
 /// no row, a NULL tenant in a row belongs to none); any value pgDog cannot read as the
 /// column's type makes the whole list inconclusive.
-fn tenants_of(values: &[PlacedKey]) -> Option<(Vec<Tenant>, Vec<Option<u32>>)> {
-    let mut tenants = Vec::with_capacity(values.len());
-    let mut hashed = Vec::with_capacity(values.len());
+fn tenants_of(values: &[PlacedKey]) -> Option<Tenants> {
+    let mut found: Option<Tenants> = None;
     for placed in values {
-        match &placed.value {
+        let tenant = match &placed.value {
             KeyValue::Null => continue,
             KeyValue::Unknown => return None,
-            KeyValue::Key(key) => tenants.push(tenant_of(key)),
-        }
-        hashed.push(placed.shard);
+            KeyValue::Key(key) => tenant_of(key),
+        };
+        found = Some(match found {
+            None => Tenants::One(tenant, placed.shard),
+            Some(Tenants::One(first, shard)) => {
+                let mut all = Vec::with_capacity(values.len());
+                all.push((first, shard));
+                all.push((tenant, placed.shard));
+                Tenants::Many(all)
+            }
+            Some(Tenants::Many(mut all)) => {
+                all.push((tenant, placed.shard));
+                Tenants::Many(all)
+            }
+        });
     }
-    (!tenants.is_empty()).then_some((tenants, hashed))
+    found
 }
 
 #[cfg(test)]
@@ -191,8 +218,7 @@ mod tests {
             find(&config(), &stmt, &ctx),
             Some(Found {
                 source: Source::Where,
-                tenants: vec![text("acme"), text("globex")],
-                hashed: vec![Some(1), Some(0)],
+                tenants: Tenants::Many(vec![(text("acme"), Some(1)), (text("globex"), Some(0))]),
                 shard_count: Some(3),
             })
         );
@@ -202,20 +228,27 @@ mod tests {
         Tenant::Text(tenant.into())
     }
 
+    /// The tenants found, without their shards.
+    fn names(found: Option<Found>) -> Vec<Tenant> {
+        let found = found.expect("tenants found");
+        found
+            .tenants
+            .iter()
+            .map(|(tenant, _)| tenant.clone())
+            .collect()
+    }
+
     #[test]
     fn tenants_are_read_as_the_column_type() {
         let mut stmt = statement(Command::Select, "SELECT * FROM t WHERE tenant_id = 42");
         stmt.predicates = vec![predicate("tenant_id", vec![Value::Integer(42)])];
-        assert_eq!(
-            find(&config(), &stmt, &context(2)).unwrap().tenants,
-            vec![text("42")]
-        );
+        assert_eq!(names(find(&config(), &stmt, &context(2))), vec![text("42")]);
         let integer = Config {
             data_type: DataType::Integer,
             ..config()
         };
         assert_eq!(
-            find(&integer, &stmt, &context(2)).unwrap().tenants,
+            names(find(&integer, &stmt, &context(2))),
             vec![Tenant::Integer(42)]
         );
         // A text that is no integer, for an integer column: pgDog cannot place it.
@@ -228,7 +261,7 @@ mod tests {
         stmt.predicates.clear();
         stmt.comment = Some("tenant: 0042".into());
         assert_eq!(
-            find(&integer, &stmt, &context(2)).unwrap().tenants,
+            names(find(&integer, &stmt, &context(2))),
             vec![Tenant::Integer(42)]
         );
     }
@@ -269,8 +302,7 @@ mod tests {
             find(&config(), &stmt, &context(2)),
             Some(Found {
                 source: Source::Insert,
-                tenants: vec![text("acme")],
-                hashed: vec![Some(0)],
+                tenants: Tenants::One(text("acme"), Some(0)),
                 shard_count: Some(2),
             })
         );
@@ -285,7 +317,7 @@ mod tests {
         stmt.predicates = vec![predicate("tenant_id", vec![Value::Text("acme".into())])];
         stmt.comment = Some("tenant: globex".into());
         assert_eq!(
-            find(&config(), &stmt, &context(2)).unwrap().tenants,
+            names(find(&config(), &stmt, &context(2))),
             vec![text("acme")]
         );
     }
