@@ -4,8 +4,6 @@
 //! A session keeps the chain it started a transaction with until the transaction ends, so
 //! a reload never changes the plugins in the middle of one.
 
-use std::sync::Arc;
-
 use bytes::{Bytes, BytesMut};
 
 use super::plugin_copy::PluginCopy;
@@ -53,7 +51,6 @@ impl Session {
         statements: &[Statement],
         params: &Params,
     ) -> Verdict {
-        let chain = Arc::clone(&self.chain);
         let cluster = &self.login.cluster;
         let ctx = Context {
             database: &self.login.database,
@@ -63,7 +60,7 @@ impl Session {
             in_transaction: self.in_transaction(),
             params,
         };
-        chain.route(statements, sql, &ctx)
+        self.chain.route(statements, sql, &ctx)
     }
 
     /// The role a statement runs with when a plugin may have chosen one. A plugin's
