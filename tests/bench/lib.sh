@@ -32,7 +32,8 @@ compare() {
         for _ in $(seq "$ROUNDS"); do
             x=$(run "$mode" "$base"); y=$(run "$mode" "$other")
             firsts+=("$x"); seconds+=("$y")
-            pairs+=("$(echo "${y:-0} / ${x:-1}" | bc -l)")
+            # A run that printed no TPS has no ratio to pair.
+            [[ -n $x && -n $y ]] && pairs+=("$(echo "$y / $x" | bc -l)")
         done
         local a b
         a=$(median "${firsts[@]}"); b=$(median "${seconds[@]}")
