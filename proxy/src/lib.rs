@@ -9,6 +9,8 @@
 //! - [`frontend`]: the listener, client sessions, prepared-statement renaming, cancel.
 //! - [`router`]: the parse cache, statement summaries, PostgreSQL-compatible sharding
 //!   functions and the routing decision. No I/O.
+//! - [`timer`]: sleeps, timeouts and intervals on a thread of their own, so the worker
+//!   runtimes run without tokio's time driver.
 //!
 //! `proxy/ARCHITECTURE.md` explains how these fit together.
 
@@ -21,6 +23,7 @@ pub mod fanout;
 pub mod frontend;
 pub mod plugins;
 pub mod router;
+pub mod timer;
 pub mod wire;
 
 use std::sync::Arc;

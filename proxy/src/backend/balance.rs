@@ -238,8 +238,7 @@ impl Shard {
         let shard = Arc::downgrade(self);
         let every = self.balance.check_every.max(Duration::from_millis(100));
         tokio::spawn(async move {
-            let mut tick = tokio::time::interval(every);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut tick = crate::timer::interval(every);
             loop {
                 tick.tick().await;
                 let Some(shard) = shard.upgrade() else { break };
@@ -305,7 +304,7 @@ async fn probe(host: &Host, sql: &str, timeout: Duration) -> Result<Option<Strin
         server.terminate().await;
         value
     };
-    match tokio::time::timeout(timeout, check).await {
+    match crate::timer::timeout(timeout, check).await {
         Ok(result) => result,
         Err(_) => Err(BackendError::Io(std::io::ErrorKind::TimedOut.into())),
     }

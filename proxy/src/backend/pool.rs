@@ -147,7 +147,7 @@ impl Pool {
             Err(rx) => rx,
         };
         let wait = self.settings.checkout_timeout;
-        match tokio::time::timeout(wait, rx).await {
+        match crate::timer::timeout(wait, rx).await {
             Ok(Ok(grant)) => self.hand_out(grant).await,
             Ok(Err(_)) => Err(BackendError::Closed),
             Err(_) => {
@@ -198,7 +198,7 @@ impl Pool {
                 // fails the check is replaced by a new one below; only a failure to connect
                 // is reported.
                 let check = server.run_internal(";");
-                match tokio::time::timeout(self.settings.healthcheck_timeout, check).await {
+                match crate::timer::timeout(self.settings.healthcheck_timeout, check).await {
                     Ok(Ok(())) => server.last_used = CoarseInstant::now(),
                     Ok(Err(err)) => {
                         warn!(server = %self.addr, error = %err, "idle connection failed its health check; reconnecting");
@@ -395,7 +395,7 @@ impl Pool {
     pub fn spawn_maintenance(self: &Arc<Self>) {
         let pool = Arc::downgrade(self);
         tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            let mut tick = crate::timer::interval(Duration::from_secs(1));
             loop {
                 tick.tick().await;
                 let Some(pool) = pool.upgrade() else { break };

@@ -92,7 +92,7 @@ pub struct Server {
 impl Server {
     /// Connects and logs in, within `timeout`.
     pub async fn connect(addr: &ServerAddress, timeout: Duration) -> Result<Server, BackendError> {
-        match tokio::time::timeout(timeout, Self::connect_inner(addr)).await {
+        match crate::timer::timeout(timeout, Self::connect_inner(addr)).await {
             Ok(result) => result,
             Err(_) => Err(BackendError::ConnectTimeout {
                 addr: addr.to_string(),

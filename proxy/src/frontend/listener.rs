@@ -92,8 +92,10 @@ fn worker_main(
     control: Option<Control>,
 ) -> std::io::Result<()> {
     worker::set_current(id);
+    // No time driver: it would run on every park, and pgDog's timers have their own
+    // thread (`crate::timer`).
     let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
+        .enable_io()
         .build()?;
     runtime.block_on(async move {
         if let Some(control) = control {
@@ -117,7 +119,7 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, mut stop: watch
                         // Running out of file descriptors must not end the proxy: wait a
                         // moment and keep accepting.
                         warn!(error = %err, "accept failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        crate::timer::sleep(Duration::from_millis(50)).await;
                         continue;
                     }
                 };
@@ -141,7 +143,10 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, mut stop: watch
         timeout_ms = timeout.as_millis() as u64,
         "shutting down: waiting for clients to finish their transactions"
     );
-    if tokio::time::timeout(timeout, drained.recv()).await.is_err() {
+    if crate::timer::timeout(timeout, drained.recv())
+        .await
+        .is_err()
+    {
         warn!("shutdown_timeout reached; closing remaining clients");
     }
 }

@@ -57,7 +57,7 @@ pub async fn login(
     buf: &mut BytesMut,
     shared: &Shared,
 ) -> Result<LoggedIn, LoginError> {
-    match tokio::time::timeout(LOGIN_TIMEOUT, login_inner(stream, buf, shared)).await {
+    match crate::timer::timeout(LOGIN_TIMEOUT, login_inner(stream, buf, shared)).await {
         Ok(Err(LoginError::Rejected(err))) => {
             let _ = stream.write_all(&err.to_bytes()).await;
             Err(LoginError::Rejected(err))

@@ -273,7 +273,7 @@ impl Registry {
         let mut seen = self.fingerprints();
         let mut pending = false;
         loop {
-            tokio::time::sleep(every).await;
+            crate::timer::sleep(every).await;
             let now = self.fingerprints();
             if now != seen {
                 seen = now;

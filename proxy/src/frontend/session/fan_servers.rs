@@ -128,7 +128,7 @@ impl Session {
                     }
                     Ok::<_, BackendError>(())
                 };
-                match tokio::time::timeout(super::CLEANUP_TIMEOUT, cleanup).await {
+                match crate::timer::timeout(super::CLEANUP_TIMEOUT, cleanup).await {
                     Ok(Ok(())) => server.release(),
                     _ => warn!(client = %peer, "cleanup of a shard server failed; closing it"),
                 }

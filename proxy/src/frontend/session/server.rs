@@ -166,7 +166,7 @@ impl Session {
                 }
                 Ok::<_, BackendError>(())
             };
-            match tokio::time::timeout(CLEANUP_TIMEOUT, cleanup).await {
+            match crate::timer::timeout(CLEANUP_TIMEOUT, cleanup).await {
                 Ok(Ok(())) => server.release(),
                 Ok(Err(err)) => warn!(error = %err, "server cleanup failed; closing it"),
                 Err(_) => warn!("server cleanup timed out; closing it"),

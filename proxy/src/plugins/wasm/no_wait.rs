@@ -10,6 +10,8 @@
 //! its worker. What a plugin can wait on is its own stdout and stderr, which are always
 //! ready (`host::LineWriter`), stdin (closed), and clocks: a deadline already past is
 //! ready, a sleep traps and is handled by the plugin's `on_error` like any other error.
+//! The clock's deadlines are pgDog's own ([`Deadline`]): wasmtime-wasi's sleep on tokio's
+//! timer, which the worker runtimes do not run (`crate::timer`).
 //!
 //! Sockets and files cannot be reached: a plugin gets no preopened directory, and TCP, UDP
 //! and name lookups are off in its WASI context (`host.rs`), so no socket, file or their
@@ -22,6 +24,8 @@ use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 
 use wasmtime::component::{HasData, Linker, Resource, ResourceTable};
+use wasmtime_wasi::clocks::{WasiClocksCtxView, WasiClocksView};
+use wasmtime_wasi::p2::bindings::clocks::monotonic_clock;
 use wasmtime_wasi::p2::bindings::sockets::network;
 use wasmtime_wasi::p2::bindings::sync::io::{poll, streams};
 use wasmtime_wasi::p2::bindings::sync::sockets::udp::IpAddressFamily;
@@ -32,6 +36,7 @@ use wasmtime_wasi::sockets::{WasiSocketsCtxView, WasiSocketsView};
 use wasmtime_wasi::WasiView;
 use wasmtime_wasi_io::bindings::wasi::io::poll as async_poll;
 use wasmtime_wasi_io::bindings::wasi::io::streams as async_streams;
+use wasmtime_wasi_io::poll::{subscribe, Pollable};
 
 /// Links WASI for synchronous calls: wasmtime-wasi's synchronous interfaces, with the
 /// ones that may wait replaced by this module's.
@@ -41,6 +46,7 @@ pub fn add_to_linker<T: WasiView + 'static>(linker: &mut Linker<T>) -> wasmtime:
     poll::add_to_linker::<T, NoWait>(linker, |t| Io(t.ctx().table))?;
     streams::add_to_linker::<T, NoWait>(linker, |t| Io(t.ctx().table))?;
     udp_create_socket::add_to_linker::<T, NoWaitSockets>(linker, |t| Sockets(t.sockets()))?;
+    monotonic_clock::add_to_linker::<T, NoWaitClocks>(linker, |t| Clocks(t.clocks()))?;
     linker.allow_shadowing(false);
     Ok(())
 }
@@ -258,5 +264,61 @@ impl network::Host for Sockets<'_> {
 impl network::HostNetwork for Sockets<'_> {
     fn drop(&mut self, network: Resource<network::Network>) -> wasmtime::Result<()> {
         network::HostNetwork::drop(&mut self.0, network)
+    }
+}
+
+struct NoWaitClocks;
+
+impl HasData for NoWaitClocks {
+    type Data<'a> = Clocks<'a>;
+}
+
+struct Clocks<'a>(WasiClocksCtxView<'a>);
+
+impl monotonic_clock::Host for Clocks<'_> {
+    fn now(&mut self) -> wasmtime::Result<monotonic_clock::Instant> {
+        monotonic_clock::Host::now(&mut self.0)
+    }
+
+    fn resolution(&mut self) -> wasmtime::Result<monotonic_clock::Duration> {
+        monotonic_clock::Host::resolution(&mut self.0)
+    }
+
+    fn subscribe_instant(
+        &mut self,
+        when: monotonic_clock::Instant,
+    ) -> wasmtime::Result<Resource<DynPollable>> {
+        let now = monotonic_clock::Host::now(&mut self.0)?;
+        self.deadline(when.saturating_sub(now))
+    }
+
+    fn subscribe_duration(
+        &mut self,
+        duration: monotonic_clock::Duration,
+    ) -> wasmtime::Result<Resource<DynPollable>> {
+        self.deadline(duration)
+    }
+}
+
+impl Clocks<'_> {
+    fn deadline(&mut self, nanos: u64) -> wasmtime::Result<Resource<DynPollable>> {
+        let at = std::time::Instant::now().checked_add(std::time::Duration::from_nanos(nanos));
+        let deadline = self.0.table.push(Deadline(at))?;
+        subscribe(self.0.table, deadline)
+    }
+}
+
+/// A monotonic-clock deadline that never waits: ready once it has passed, and otherwise
+/// never, which [`at_once`] turns into the trap for a plugin that waits. `None`: too far
+/// away to represent.
+struct Deadline(Option<std::time::Instant>);
+
+#[wasmtime_wasi_io::async_trait]
+impl Pollable for Deadline {
+    async fn ready(&mut self) {
+        match self.0 {
+            Some(at) if std::time::Instant::now() >= at => {}
+            _ => std::future::pending().await,
+        }
     }
 }
