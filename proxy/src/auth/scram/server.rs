@@ -5,7 +5,9 @@
 //! and must also accept PostgreSQL's stored verifier format, which lets
 //! operators keep hashes rather than plaintext passwords in users.toml.
 
+use std::collections::HashMap;
 use std::fmt;
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use super::{
     as_text, attribute, decode, encode, hmac, random_nonce, salted_password, sha256, valid_nonce,
@@ -19,6 +21,48 @@ const DEFAULT_ITERATIONS: u32 = 4096;
 
 /// Length of a freshly generated salt, matching PostgreSQL's default.
 const SALT_BYTES: usize = 16;
+
+/// Most distinct plaintext passwords whose keys are kept; past it the cache starts over
+/// (only reloads that keep changing passwords could get there).
+const DERIVED_CAPACITY: usize = 4096;
+
+/// What a stored verifier holds, derived once from a plaintext password.
+struct DerivedKeys {
+    salt: [u8; SALT_BYTES],
+    stored_key: Key,
+    server_key: Key,
+}
+
+/// The keys for a plaintext password: derived at its first login and kept, by a digest of
+/// the password, for the next ones. Deriving is PBKDF2 with 4096 iterations, about 60
+/// million instructions (tens of milliseconds of CPU): at every login, a crowd of
+/// clients reconnecting at once would keep cores busy for seconds. PostgreSQL, too,
+/// keeps one salt and one pair of keys per password, in `pg_authid`; a changed password
+/// is a new entry.
+fn derived_keys(password: &str) -> Arc<DerivedKeys> {
+    static CACHE: OnceLock<Mutex<HashMap<Key, Arc<DerivedKeys>>>> = OnceLock::new();
+    let cache = CACHE.get_or_init(Default::default);
+    let digest = sha256(password.as_bytes());
+    let lock = || cache.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(keys) = lock().get(&digest) {
+        return keys.clone();
+    }
+    // Derived outside the lock: other users' logins do not wait for this one.
+    let mut salt = [0u8; SALT_BYTES];
+    rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut salt);
+    let salted = salted_password(password.as_bytes(), &salt, DEFAULT_ITERATIONS);
+    let keys = Arc::new(DerivedKeys {
+        salt,
+        stored_key: sha256(&hmac(&salted, b"Client Key")),
+        server_key: hmac(&salted, b"Server Key"),
+    });
+    let mut cache = lock();
+    if cache.len() >= DERIVED_CAPACITY {
+        cache.clear();
+    }
+    // Two first logins at once: both use the keys kept first.
+    cache.entry(digest).or_insert(keys).clone()
+}
 
 /// Server side: pgDog authenticating a client whose plaintext password is known from users.toml.
 ///
@@ -54,9 +98,15 @@ impl ScramServer {
         if let Some(server) = Self::from_verifier(password) {
             return server;
         }
-        let mut salt = [0u8; SALT_BYTES];
-        rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut salt);
-        Self::derive(password, &salt, DEFAULT_ITERATIONS, random_nonce())
+        let keys = derived_keys(password);
+        Self {
+            salt: keys.salt.to_vec(),
+            iterations: DEFAULT_ITERATIONS,
+            stored_key: keys.stored_key,
+            server_key: keys.server_key,
+            server_nonce: random_nonce(),
+            state: State::Initial,
+        }
     }
 
     /// Builds a server with a fixed salt and nonce, so tests can reproduce
@@ -66,6 +116,7 @@ impl ScramServer {
         Self::derive(password, salt, iterations, nonce.to_owned())
     }
 
+    #[cfg(test)]
     fn derive(password: &str, salt: &[u8], iterations: u32, server_nonce: String) -> Self {
         let salted = salted_password(password.as_bytes(), salt, iterations);
         Self {

@@ -325,3 +325,35 @@ fn truncated_messages_never_panic() {
         assert!(server.server_final(&client_final[..end]).is_err());
     }
 }
+
+/// A plaintext password's keys are derived once: later logins are offered the same salt
+/// (as PostgreSQL's stored verifier keeps one), with a fresh nonce, and still check the
+/// proof.
+#[test]
+fn plaintext_password_keys_are_derived_once_and_still_checked() {
+    // The salt and nonce a new exchange offers, from its server-first message.
+    fn offer(password: &str) -> (String, String) {
+        let mut server = ScramServer::new(password);
+        let first = server
+            .server_first(&ScramClient::new(password).client_first())
+            .unwrap();
+        let first = String::from_utf8(first).unwrap();
+        let field = |name: &str| {
+            first
+                .split(',')
+                .find_map(|part| part.strip_prefix(name))
+                .unwrap()
+                .to_string()
+        };
+        (field("s="), field("r="))
+    }
+    let (salt, nonce) = offer("cached-password");
+    let (again_salt, again_nonce) = offer("cached-password");
+    assert_eq!(salt, again_salt);
+    assert_ne!(nonce, again_nonce);
+    assert_ne!(offer("another-password").0, salt);
+    let mut server = ScramServer::new("cached-password");
+    exchange(&mut ScramClient::new("cached-password"), &mut server).unwrap();
+    let mut server = ScramServer::new("cached-password");
+    assert!(exchange(&mut ScramClient::new("wrong"), &mut server).is_err());
+}
