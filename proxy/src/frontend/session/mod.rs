@@ -214,7 +214,9 @@ impl Session {
         self.client.write_all(&out).await
     }
 
-    pub async fn run(mut self) {
+    /// Serves the client until it leaves. `drain` is the worker's drain sender, held
+    /// until the session has finished.
+    pub async fn run(mut self, drain: tokio::sync::mpsc::Sender<()>) {
         let result = self.serve().await;
         if let Err(err) = &result {
             debug!(client = %self.peer, error = %err, "client connection error");
@@ -226,6 +228,7 @@ impl Session {
             database = %self.login.database,
             "client disconnected"
         );
+        drop(drain);
     }
 
     async fn serve(&mut self) -> std::io::Result<()> {
