@@ -7,7 +7,8 @@
 #
 # Usage: tests/bench/instructions.sh      (from anywhere; a few minutes)
 # Knobs (environment):
-#   MODES="simple extended prepared"   TRANSACTIONS=1000 (per client; 10 clients)
+#   MODES="simple extended prepared"   TRANSACTIONS=1000 (per client)   CLIENTS=10
+#   (CLIENTS=1 shows what each wake-up from an idle wait costs: two per transaction)
 #   TOP=25   functions listed per mode  PGDOG_BIN=path (skip `cargo build --release -p pgdog`)
 #   KEEP=dir  copy the callgrind files there (for callgrind_annotate --auto=yes)
 set -euo pipefail
@@ -15,7 +16,7 @@ set -euo pipefail
 MODES=${MODES:-"simple extended prepared"}
 TRANSACTIONS=${TRANSACTIONS:-1000}
 TOP=${TOP:-25}
-CLIENTS=10
+CLIENTS=${CLIENTS:-10}
 PASSWORD=bench-password
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -120,7 +121,7 @@ for mode in $MODES; do
         "$PSQL" -X -q -h 127.0.0.1 -p "$PGDOG_PORT" -U bench -d bench -c 'SELECT 1' >/dev/null 2>&1 && break
         sleep 0.2
     done
-    args=(-S -M "$mode" -c "$CLIENTS" -j 2 -h 127.0.0.1 -p "$PGDOG_PORT" -U bench -n)
+    args=(-S -M "$mode" -c "$CLIENTS" -j $((CLIENTS > 1 ? 2 : 1)) -h 127.0.0.1 -p "$PGDOG_PORT" -U bench -n)
     # Warm-up: connections opened, statements prepared, caches filled; then count from zero.
     "$PGBENCH" "${args[@]}" -t 100 bench >/dev/null 2>&1 || die "pgbench warm-up failed ($mode)"
     callgrind_control --zero "$PGDOG_PID" >/dev/null 2>&1
