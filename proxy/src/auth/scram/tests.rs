@@ -357,3 +357,16 @@ fn plaintext_password_keys_are_derived_once_and_still_checked() {
     let mut server = ScramServer::new("cached-password");
     assert!(exchange(&mut ScramClient::new("wrong"), &mut server).is_err());
 }
+
+/// pgDog logging into a server derives SaltedPassword once per salt: a second login with
+/// the same salt is answered from the cache, with the same (published) proof.
+#[test]
+fn client_keeps_the_salted_password_for_the_next_login() {
+    for _ in 0..2 {
+        let mut client = ScramClient::with_nonce("user", "pencil", RFC_CLIENT_NONCE);
+        let client_final = client.client_final(RFC_SERVER_FIRST.as_bytes()).unwrap();
+        assert_eq!(String::from_utf8(client_final).unwrap(), RFC_CLIENT_FINAL);
+    }
+    let cache = super::client::SALTED.get().unwrap().lock().unwrap();
+    assert!(cache.contains_key(&(sha256(b"pencil"), rfc_salt(), 4096)));
+}
