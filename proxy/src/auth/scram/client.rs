@@ -4,43 +4,17 @@
 //! server's signature at the end, so pgDog does not hand application traffic
 //! to something that merely pretends to be the database.
 
-use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Mutex, OnceLock, PoisonError};
 
 use super::{
     as_text, attribute, decode, encode, hmac, random_nonce, salted_password, sha256, valid_nonce,
-    xor, Key, GS2_HEADER,
+    xor, Derived, Key, GS2_HEADER,
 };
 use crate::auth::{constant_time_eq, AuthError};
 
-/// Most (password, salt, iterations) combinations kept; past it the cache starts over
-/// (a server changing its salt at every login could otherwise grow it).
-const SALTED_CAPACITY: usize = 4096;
-
-/// By a digest of the password, the salt and the iteration count.
-type SaltedCache = HashMap<(Key, Vec<u8>, u32), Key>;
-pub(super) static SALTED: OnceLock<Mutex<SaltedCache>> = OnceLock::new();
-
-/// SaltedPassword for a server's salt and iteration count, derived at the first login
-/// and kept. PBKDF2 at 4096 iterations is tens of milliseconds of CPU on the worker
-/// thread, which serves no other client meanwhile: a pool refilling after a failover
-/// would stall its worker for seconds. A role's salt only changes with its password.
-fn known_salted_password(password: &str, salt: &[u8], iterations: u32) -> Key {
-    let cache = SALTED.get_or_init(Default::default);
-    let lock = || cache.lock().unwrap_or_else(PoisonError::into_inner);
-    let key = (sha256(password.as_bytes()), salt.to_vec(), iterations);
-    if let Some(salted) = lock().get(&key) {
-        return *salted;
-    }
-    let salted = salted_password(password.as_bytes(), salt, iterations);
-    let mut cache = lock();
-    if cache.len() >= SALTED_CAPACITY {
-        cache.clear();
-    }
-    cache.insert(key, salted);
-    salted
-}
+/// SaltedPassword by a digest of the password, the server's salt and its iteration
+/// count: a role's salt only changes with its password.
+pub(super) static SALTED: Derived<(Key, Vec<u8>, u32), Key> = Derived::new();
 
 /// Client side: pgDog authenticating to a PostgreSQL server with a plaintext password.
 pub struct ScramClient {
@@ -118,7 +92,10 @@ impl ScramClient {
             .filter(|&i| i > 0)
             .ok_or_else(|| AuthError::Protocol("invalid iteration count".into()))?;
 
-        let salted = known_salted_password(&self.password, &salt, iterations);
+        let password = self.password.as_bytes();
+        let salted = SALTED.get_or_derive((sha256(password), salt.clone(), iterations), || {
+            salted_password(password, &salt, iterations)
+        });
         let client_key = hmac(&salted, b"Client Key");
         let stored_key = sha256(&client_key);
 

@@ -15,6 +15,10 @@ mod server;
 pub use client::ScramClient;
 pub use server::ScramServer;
 
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
+
 use base64::{engine::general_purpose::STANDARD, Engine as _};
 use hmac::{Hmac, Mac};
 use rand::RngCore;
@@ -111,6 +115,47 @@ fn valid_nonce(nonce: &str) -> bool {
         && nonce
             .bytes()
             .all(|b| (0x21..=0x7e).contains(&b) && b != b',')
+}
+
+/// Keys derived by PBKDF2, kept so that it runs once per password and salt rather than
+/// at every login: at 4096 iterations it is tens of milliseconds of CPU on the worker
+/// thread, which serves no other client meanwhile, so a crowd of logins (clients
+/// reconnecting, a pool refilling after a failover) would stall a worker for seconds.
+/// Bounded by starting over when full.
+struct Derived<K, V> {
+    map: OnceLock<Mutex<HashMap<K, V>>>,
+}
+
+/// Entries a [`Derived`] keeps before it starts over; only reloads that keep changing
+/// passwords, or a server changing its salt at every login, could get there.
+const DERIVED_CAPACITY: usize = 4096;
+
+impl<K: Eq + Hash, V: Copy> Derived<K, V> {
+    const fn new() -> Self {
+        Derived {
+            map: OnceLock::new(),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashMap<K, V>> {
+        let map = self.map.get_or_init(Default::default);
+        map.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The value kept for `key`, or `derive`'s, which is then kept. Derived outside the
+    /// lock, so other logins do not wait for this one; of two first derivations at once,
+    /// the one kept first is used by both.
+    fn get_or_derive(&self, key: K, derive: impl FnOnce() -> V) -> V {
+        if let Some(value) = self.lock().get(&key) {
+            return *value;
+        }
+        let value = derive();
+        let mut map = self.lock();
+        if map.len() >= DERIVED_CAPACITY {
+            map.clear();
+        }
+        *map.entry(key).or_insert(value)
+    }
 }
 
 #[cfg(test)]

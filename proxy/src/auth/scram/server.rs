@@ -5,13 +5,11 @@
 //! and must also accept PostgreSQL's stored verifier format, which lets
 //! operators keep hashes rather than plaintext passwords in users.toml.
 
-use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use super::{
     as_text, attribute, decode, encode, hmac, random_nonce, salted_password, sha256, valid_nonce,
-    xor, Key, KEY_LEN,
+    xor, Derived, Key, KEY_LEN,
 };
 use crate::auth::{constant_time_eq, AuthError};
 
@@ -22,46 +20,28 @@ const DEFAULT_ITERATIONS: u32 = 4096;
 /// Length of a freshly generated salt, matching PostgreSQL's default.
 const SALT_BYTES: usize = 16;
 
-/// Most distinct plaintext passwords whose keys are kept; past it the cache starts over
-/// (only reloads that keep changing passwords could get there).
-const DERIVED_CAPACITY: usize = 4096;
-
 /// What a stored verifier holds, derived once from a plaintext password.
+#[derive(Clone, Copy)]
 struct DerivedKeys {
     salt: [u8; SALT_BYTES],
     stored_key: Key,
     server_key: Key,
 }
 
-/// The keys for a plaintext password: derived at its first login and kept, by a digest of
-/// the password, for the next ones. Deriving is PBKDF2 with 4096 iterations, about 60
-/// million instructions (tens of milliseconds of CPU): at every login, a crowd of
-/// clients reconnecting at once would keep cores busy for seconds. PostgreSQL, too,
-/// keeps one salt and one pair of keys per password, in `pg_authid`; a changed password
-/// is a new entry.
-fn derived_keys(password: &str) -> Arc<DerivedKeys> {
-    static CACHE: OnceLock<Mutex<HashMap<Key, Arc<DerivedKeys>>>> = OnceLock::new();
-    let cache = CACHE.get_or_init(Default::default);
-    let digest = sha256(password.as_bytes());
-    let lock = || cache.lock().unwrap_or_else(PoisonError::into_inner);
-    if let Some(keys) = lock().get(&digest) {
-        return keys.clone();
-    }
-    // Derived outside the lock: other users' logins do not wait for this one.
+/// A plaintext password's salt and keys, by a digest of the password: PostgreSQL, too,
+/// keeps one salt and one pair of keys per password (in `pg_authid`), and a changed
+/// password is a new entry.
+static DERIVED: Derived<Key, DerivedKeys> = Derived::new();
+
+fn derive_keys(password: &str) -> DerivedKeys {
     let mut salt = [0u8; SALT_BYTES];
     rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut salt);
     let salted = salted_password(password.as_bytes(), &salt, DEFAULT_ITERATIONS);
-    let keys = Arc::new(DerivedKeys {
+    DerivedKeys {
         salt,
         stored_key: sha256(&hmac(&salted, b"Client Key")),
         server_key: hmac(&salted, b"Server Key"),
-    });
-    let mut cache = lock();
-    if cache.len() >= DERIVED_CAPACITY {
-        cache.clear();
     }
-    // Two first logins at once: both use the keys kept first.
-    cache.entry(digest).or_insert(keys).clone()
 }
 
 /// Server side: pgDog authenticating a client whose plaintext password is known from users.toml.
@@ -98,7 +78,7 @@ impl ScramServer {
         if let Some(server) = Self::from_verifier(password) {
             return server;
         }
-        let keys = derived_keys(password);
+        let keys = DERIVED.get_or_derive(sha256(password.as_bytes()), || derive_keys(password));
         Self {
             salt: keys.salt.to_vec(),
             iterations: DEFAULT_ITERATIONS,

@@ -367,6 +367,6 @@ fn client_keeps_the_salted_password_for_the_next_login() {
         let client_final = client.client_final(RFC_SERVER_FIRST.as_bytes()).unwrap();
         assert_eq!(String::from_utf8(client_final).unwrap(), RFC_CLIENT_FINAL);
     }
-    let cache = super::client::SALTED.get().unwrap().lock().unwrap();
+    let cache = super::client::SALTED.lock();
     assert!(cache.contains_key(&(sha256(b"pencil"), rfc_salt(), 4096)));
 }
