@@ -9,6 +9,9 @@
 //! `cargo build --release --target wasm32-wasip2 -p tenant-router`, or a native plugin,
 //! e.g. `cc -shared -fPIC -O2 -I plugin-sdk/c -o /tmp/librw.so
 //! plugins/c-read-write-split/read_write_split.c` (the JSON config does not apply to it).
+//!
+//! `THREADS=N` (default 1) makes the same calls from N threads at once, as pgDog's
+//! workers do, to show what sharing the plugin's instances between cores costs.
 
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
@@ -37,6 +40,7 @@ fn main() {
         timeout_ms: 100,
         memory_mb: 64,
     };
+    let threads: usize = std::env::var("THREADS").map_or(1, |t| t.parse().expect("THREADS=N"));
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -52,6 +56,7 @@ fn main() {
         let chain = Chain {
             links: vec![Link::new(plugin, config, SystemTime::now())],
         };
+        println!("{threads} thread(s) calling at once");
         println!("| statement | params | µs per route call, median of 5 runs | fastest run |");
         println!("|---|---|---|---|");
         for (sql, params) in [
@@ -78,11 +83,22 @@ fn main() {
             let rounds = 20_000;
             let mut runs = Vec::new();
             for _ in 0..5 {
-                let started = Instant::now();
-                for _ in 0..rounds {
-                    std::hint::black_box(chain.route(&statements, sql, &ctx));
-                }
-                runs.push(started.elapsed().as_secs_f64() * 1e6 / rounds as f64);
+                // Each thread's own mean, averaged: the time one call takes on a worker.
+                let per_thread: Vec<f64> = std::thread::scope(|scope| {
+                    let calls: Vec<_> = (0..threads)
+                        .map(|_| {
+                            scope.spawn(|| {
+                                let started = Instant::now();
+                                for _ in 0..rounds {
+                                    std::hint::black_box(chain.route(&statements, sql, &ctx));
+                                }
+                                started.elapsed().as_secs_f64() * 1e6 / rounds as f64
+                            })
+                        })
+                        .collect();
+                    calls.into_iter().map(|c| c.join().unwrap()).collect()
+                });
+                runs.push(per_thread.iter().sum::<f64>() / per_thread.len() as f64);
             }
             runs.sort_by(f64::total_cmp);
             println!(

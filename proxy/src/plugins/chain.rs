@@ -82,12 +82,23 @@ pub struct Chain {
 #[derive(Debug)]
 pub struct Verdict {
     pub decision: Decision,
-    pub plugin: Option<Arc<str>>,
+    /// The deciding plugin's place in `Chain::links`. An index rather than its name: a
+    /// shared name's reference count, touched on every call from every worker, would
+    /// move its cache line between cores at each query.
+    pub plugin: Option<usize>,
 }
 
 impl Chain {
     pub fn is_empty(&self) -> bool {
         self.links.is_empty()
+    }
+
+    /// The name of the plugin a verdict came from.
+    pub fn decided_by(&self, verdict: &Verdict) -> Option<Arc<str>> {
+        verdict
+            .plugin
+            .and_then(|index| self.links.get(index))
+            .map(|link| link.name.clone())
     }
 
     /// Some plugin wants to hear how statements went.
@@ -97,7 +108,7 @@ impl Chain {
 
     /// Asks each plugin in turn about each statement of the query text `sql`.
     pub fn route(&self, statements: &[Statement], sql: &str, ctx: &Context<'_>) -> Verdict {
-        for link in &self.links {
+        for (index, link) in self.links.iter().enumerate() {
             for stmt in statements {
                 let started = Instant::now();
                 let answer = link
@@ -114,7 +125,7 @@ impl Chain {
                         debug!(plugin = name, ?decision, "plugin decided");
                         return Verdict {
                             decision,
-                            plugin: Some(link.name.clone()),
+                            plugin: Some(index),
                         };
                     }
                     Err(err) => match link.config.on_error {
@@ -137,7 +148,7 @@ impl Chain {
                             .with_detail("The plugin's on_error policy is fail_closed, so the statement was not run.");
                             return Verdict {
                                 decision: Decision::Reject(reject),
-                                plugin: Some(link.name.clone()),
+                                plugin: Some(index),
                             };
                         }
                     },
@@ -358,7 +369,7 @@ mod tests {
         ]);
         let v = ask(&c, 2);
         assert_eq!(v.decision, to(1));
-        assert_eq!(v.plugin.as_deref(), Some("second"));
+        assert_eq!(c.decided_by(&v).as_deref(), Some("second"));
         assert_eq!(ask(&chain(vec![]), 2).decision, Decision::Pass);
     }
 

@@ -8,18 +8,21 @@
 pub mod chain;
 pub mod check;
 pub mod native;
+pub mod per_thread;
 pub mod registry;
+mod stats;
 pub mod wasm;
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use crate::config::Role;
 use crate::router::route::{Params, Shards};
 use crate::router::statement::Statement;
 use crate::wire::ErrorResponse;
+
+pub use stats::Stats;
 
 pub use chain::{Chain, Verdict};
 pub use registry::Registry;
@@ -177,40 +180,4 @@ pub struct AfterQuery {
     pub in_transaction: bool,
     pub params: Params,
     pub outcome: Outcome,
-}
-
-/// Call counters for `SHOW PLUGINS`.
-#[derive(Debug, Default)]
-pub struct Stats {
-    calls: AtomicU64,
-    errors: AtomicU64,
-    nanos: AtomicU64,
-}
-
-impl Stats {
-    pub fn record(&self, took: Duration, failed: bool) {
-        self.calls.fetch_add(1, Ordering::Relaxed);
-        if failed {
-            self.errors.fetch_add(1, Ordering::Relaxed);
-        }
-        let nanos = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX);
-        self.nanos.fetch_add(nanos, Ordering::Relaxed);
-    }
-
-    pub fn calls(&self) -> u64 {
-        self.calls.load(Ordering::Relaxed)
-    }
-
-    pub fn errors(&self) -> u64 {
-        self.errors.load(Ordering::Relaxed)
-    }
-
-    /// Mean time of one call, in microseconds.
-    pub fn mean_us(&self) -> f64 {
-        let calls = self.calls();
-        if calls == 0 {
-            return 0.0;
-        }
-        self.nanos.load(Ordering::Relaxed) as f64 / calls as f64 / 1000.0
-    }
 }

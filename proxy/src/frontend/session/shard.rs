@@ -162,7 +162,7 @@ impl Session {
                 // What the plugin said of the COPY's options is informational: pgDog reads
                 // them from the statement, as the servers will.
                 Decision::SplitCopy(_) => {
-                    match self.plugin_copy(&summaries, verdict.plugin.as_deref()) {
+                    match self.plugin_copy(&summaries, self.chain.decided_by(&verdict).as_deref()) {
                         Ok((t, copy)) => {
                             target = Some(t);
                             self.copy_split = Some(copy);

@@ -10,6 +10,7 @@ mod engine;
 mod host;
 mod lent;
 mod no_wait;
+mod shelves;
 
 pub mod bindings {
     wasmtime::component::bindgen!({
@@ -18,7 +19,7 @@ pub mod bindings {
     });
 }
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use tracing::debug;
 use wasmtime::component::{HasSelf, Linker, Resource};
@@ -27,6 +28,7 @@ use wasmtime::{Store, StoreLimitsBuilder, Trap};
 pub(crate) use engine::prepare_cache_dir;
 pub use engine::{content_hash, default_cache_dir, WasmEngine, TICK};
 use host::{HostState, Identity};
+use shelves::Shelves;
 
 use super::{AfterQuery, BoxFuture, Context, Decision, Plugin, PluginError, Stats};
 use crate::config::PluginConfig;
@@ -38,8 +40,10 @@ use crate::router::statement::Statement;
 /// room to spare. Only the pages a thread touches are backed by memory.
 pub const CALLER_STACK: usize = 8 << 20;
 
-/// Ready instances kept per plugin; more are made on demand and dropped when idle.
-const MAX_IDLE: usize = 32;
+/// Ready instances kept per calling thread and plugin; more are made on demand, and
+/// dropped when given back to a full shelf. A thread makes one call at a time, so one
+/// would do; the second covers instances it took from another thread's shelf.
+const IDLE_PER_THREAD: usize = 2;
 /// Instances made at load, so the first calls find one ready: calls run to completion on
 /// the thread that makes them, so at most one per thread is in flight, plus the
 /// after-query worker.
@@ -57,7 +61,7 @@ pub struct WasmPlugin {
     stats: Stats,
     wants_after_query: bool,
     pre: bindings::RouterPre<HostState>,
-    idle: Mutex<Vec<Instance>>,
+    idle: Shelves<Instance>,
     /// A reload replaced this version: instances are no longer kept.
     retired: std::sync::atomic::AtomicBool,
     timeout_ms: u64,
@@ -133,7 +137,7 @@ impl WasmPlugin {
             stats: Stats::default(),
             wants_after_query: false,
             pre,
-            idle: Mutex::new(Vec::new()),
+            idle: Shelves::new(IDLE_PER_THREAD),
             retired: Default::default(),
             timeout_ms: config.timeout_ms,
             memory_mb: config.memory_mb,
@@ -149,7 +153,7 @@ impl WasmPlugin {
         for _ in 1..prefill() {
             ready.push(plugin.instantiate().map_err(at_load)?.0);
         }
-        *plugin.idle.get_mut().unwrap_or_else(|p| p.into_inner()) = ready;
+        plugin.idle.fill(ready);
         Ok(plugin)
     }
 
@@ -181,8 +185,7 @@ impl WasmPlugin {
     }
 
     fn take(&self) -> Result<Instance, PluginError> {
-        let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
-        match idle {
+        match self.idle.take() {
             Some(instance) => Ok(instance),
             None => {
                 debug!(
@@ -198,10 +201,7 @@ impl WasmPlugin {
         if self.retired.load(std::sync::atomic::Ordering::Relaxed) {
             return;
         }
-        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
-        if idle.len() < MAX_IDLE {
-            idle.push(instance);
-        }
+        drop(self.idle.give_back(instance));
     }
 
     /// Names what went wrong in a call. The instance it happened in is never used again.
@@ -328,7 +328,7 @@ impl Plugin for WasmPlugin {
         // not keep them while idle sessions still point at it.
         self.retired
             .store(true, std::sync::atomic::Ordering::Relaxed);
-        self.idle.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        self.idle.clear();
     }
 }
 
