@@ -57,6 +57,21 @@ impl Pgdog {
     /// Start pgdog with extra environment variables (RUST_LOG defaults to
     /// `info`), and wait until its port accepts TCP connections.
     pub async fn start_with_env(pgdog_toml: &str, users_toml: &str, env: &[(&str, &str)]) -> Pgdog {
+        Self::launch(pgdog_toml, users_toml, env, None).await
+    }
+
+    /// Start pgdog with its address space limited to `bytes` (RLIMIT_AS, as `ulimit -v`
+    /// sets it).
+    pub async fn start_limited(pgdog_toml: &str, users_toml: &str, bytes: u64) -> Pgdog {
+        Self::launch(pgdog_toml, users_toml, &[], Some(bytes)).await
+    }
+
+    async fn launch(
+        pgdog_toml: &str,
+        users_toml: &str,
+        env: &[(&str, &str)],
+        address_space: Option<u64>,
+    ) -> Pgdog {
         let bin = Self::binary();
         let port = general_port(pgdog_toml);
         let dir = temp_dir("pgdog-");
@@ -80,6 +95,23 @@ impl Pgdog {
             .process_group(0);
         for (k, v) in env {
             cmd.env(k, v);
+        }
+        if let Some(bytes) = address_space {
+            let limit = libc::rlimit {
+                rlim_cur: bytes as libc::rlim_t,
+                rlim_max: bytes as libc::rlim_t,
+            };
+            // SAFETY: setrlimit is async-signal-safe, and `limit` is plain data copied
+            // into the closure.
+            unsafe {
+                cmd.pre_exec(move || {
+                    if libc::setrlimit(libc::RLIMIT_AS, &limit) == 0 {
+                        Ok(())
+                    } else {
+                        Err(std::io::Error::last_os_error())
+                    }
+                });
+            }
         }
         let child = cmd
             .spawn()

@@ -313,3 +313,39 @@ async fn a_plugin_whose_init_fails_stops_start_up() {
     assert!(!status.success());
     assert!(log.contains("told to fail by its config"), "{log}");
 }
+
+/// Where the address space is limited (`ulimit -v`, valgrind), the plugin engine starts
+/// with a smaller pool of instance slots instead of refusing to start, says so in the
+/// log, and plugins work as usual.
+#[tokio::test]
+async fn a_limited_address_space_gets_a_smaller_instance_pool() {
+    let server = pgdog_tests::shared_server().await;
+    let tenant = server
+        .tenant("plug_vm", pgdog_tests::PasswordKind::Scram)
+        .await;
+    let block = plugin_toml(
+        "guard",
+        &plugin_wasm("query-guard"),
+        "deny_tables = [\"secrets\"]",
+        "on_error = \"fail_closed\"",
+    );
+    let cfg = pgdog_tests::Config::new(pgdog_tests::free_port())
+        .tenant(&tenant, server.port())
+        .raw(&block);
+    // 256 slots reserve about 2 TiB and 64 about 520 GiB; 16 take about 130 GiB.
+    let pgdog =
+        pgdog_tests::Pgdog::start_limited(&cfg.pgdog_toml(), &cfg.users_toml(), 300 << 30).await;
+    pgdog
+        .wait_for_log(
+            "could not reserve address space for 256 instances",
+            Duration::from_secs(10),
+        )
+        .await;
+    let client = connect(&pgdog.url(&tenant.user, &tenant.password, &tenant.database)).await;
+    let err = client
+        .simple_query("SELECT * FROM secrets")
+        .await
+        .expect_err("query-guard refuses the denied table");
+    assert!(describe(&err).contains("secrets"), "{}", describe(&err));
+    assert_eq!(first_value(&client, "SELECT 7").await, "7");
+}

@@ -23,9 +23,12 @@ pub const TICK: Duration = Duration::from_millis(5);
 /// Set to `1` to write a perf map of compiled plugin code, for profiling plugins.
 pub const PERF_MAP_ENV: &str = "PGDOG_PLUGIN_PERF_MAP";
 
-/// Instance slots the pooling allocator reserves. Each plugin keeps a few ready instances
-/// per worker, and a reload briefly holds two versions.
-const INSTANCE_SLOTS: u32 = 256;
+/// Instance slots the pooling allocator reserves, tried largest first. Each plugin keeps
+/// a few ready instances per calling thread, and a reload briefly holds two versions.
+/// Every slot reserves (not commits) 4 GiB of address space per memory, so 256 slots take
+/// about 2 TiB of it: free on a 64-bit Linux machine, but more than a process limited by
+/// `ulimit -v` (RLIMIT_AS) or run under valgrind may have. Smaller pools start there.
+const INSTANCE_SLOTS: [u32; 4] = [256, 64, 16, 4];
 
 /// The engine shared by every plugin, and where compiled components are cached.
 #[derive(Clone)]
@@ -38,26 +41,28 @@ impl WasmEngine {
     /// Builds the engine and starts the thread that ticks its epoch. `cache_dir`: where
     /// compiled components are kept (`None`: compile at every load).
     pub fn new(cache_dir: Option<PathBuf>) -> wasmtime::Result<WasmEngine> {
-        let mut pool = PoolingAllocationConfig::new();
-        pool.total_component_instances(INSTANCE_SLOTS)
-            .total_core_instances(INSTANCE_SLOTS * 4)
-            .total_memories(INSTANCE_SLOTS * 2)
-            .total_tables(INSTANCE_SLOTS * 4)
-            // Calls run on the caller's stack (see `mod.rs`): no fiber stacks to reserve.
-            .total_stacks(0)
-            .max_memory_size((MAX_MEMORY_MB as usize) << 20);
-        let mut config = Config::new();
-        config
-            .wasm_component_model(true)
-            // Component-model async is not used; leaving it off keeps each call cheap.
-            .concurrency_support(false)
-            .epoch_interruption(true)
-            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
-        if std::env::var_os(PERF_MAP_ENV).is_some_and(|v| v == "1") {
-            // `perf` can then name plugin functions (it reads /tmp/perf-PID.map).
-            config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+        let mut failed = None;
+        let mut engine = None;
+        for slots in INSTANCE_SLOTS {
+            match Engine::new(&engine_config(slots)) {
+                Ok(made) => {
+                    if let Some(err) = &failed {
+                        warn!(
+                            "the plugin engine could not reserve address space for {} instances ({err}); it has {slots}, enough for a few plugins on a few workers. Raise `ulimit -v` to lift this",
+                            INSTANCE_SLOTS[0]
+                        );
+                    }
+                    engine = Some(made);
+                    break;
+                }
+                Err(err) => failed = Some(err),
+            }
         }
-        let engine = Engine::new(&config)?;
+        let engine = match (engine, failed) {
+            (Some(engine), _) => engine,
+            (None, Some(err)) => return Err(err),
+            (None, None) => unreachable!("INSTANCE_SLOTS is not empty"),
+        };
         let ticker = engine.weak();
         std::thread::Builder::new()
             .name("pgdog-wasm-epoch".into())
@@ -158,6 +163,31 @@ extern "C" {
 }
 
 /// Writes `bytes` to `path` so readers never see a partial file.
+
+/// The engine's settings, with a pool of `slots` instances.
+fn engine_config(slots: u32) -> Config {
+    let mut pool = PoolingAllocationConfig::new();
+    pool.total_component_instances(slots)
+        .total_core_instances(slots * 4)
+        .total_memories(slots * 2)
+        .total_tables(slots * 4)
+        // Calls run on the caller's stack (see `mod.rs`): no fiber stacks to reserve.
+        .total_stacks(0)
+        .max_memory_size((MAX_MEMORY_MB as usize) << 20);
+    let mut config = Config::new();
+    config
+        .wasm_component_model(true)
+        // Component-model async is not used; leaving it off keeps each call cheap.
+        .concurrency_support(false)
+        .epoch_interruption(true)
+        .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    if std::env::var_os(PERF_MAP_ENV).is_some_and(|v| v == "1") {
+        // `perf` can then name plugin functions (it reads /tmp/perf-PID.map).
+        config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+    }
+    config
+}
+
 fn store_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let tmp = path.with_extension(format!("tmp{}", std::process::id()));
     std::fs::write(&tmp, bytes)?;
