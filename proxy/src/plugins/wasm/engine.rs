@@ -162,8 +162,6 @@ extern "C" {
     fn libc_geteuid() -> u32;
 }
 
-/// Writes `bytes` to `path` so readers never see a partial file.
-
 /// The engine's settings, with a pool of `slots` instances.
 fn engine_config(slots: u32) -> Config {
     let mut pool = PoolingAllocationConfig::new();
@@ -188,6 +186,7 @@ fn engine_config(slots: u32) -> Config {
     config
 }
 
+/// Writes `bytes` to `path` so readers never see a partial file.
 fn store_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let tmp = path.with_extension(format!("tmp{}", std::process::id()));
     std::fs::write(&tmp, bytes)?;
