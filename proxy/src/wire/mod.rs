@@ -142,8 +142,20 @@ impl<'a> Reader<'a> {
     }
 
     pub fn cstr(&mut self) -> Option<&'a str> {
-        let end = self.buf.iter().position(|&b| b == 0)?;
-        let s = std::str::from_utf8(&self.buf[..end]).ok()?;
+        // `CStr` finds the NUL a word at a time, not a byte at a time.
+        let bytes = std::ffi::CStr::from_bytes_until_nul(self.buf)
+            .ok()?
+            .to_bytes();
+        let end = bytes.len();
+        // Names and query texts are nearly always ASCII, and checking for that inline
+        // costs a fraction of a call to the general UTF-8 check (a Bind's names are read
+        // several times per execution).
+        let s = if bytes.is_ascii() {
+            // SAFETY: ASCII is valid UTF-8.
+            unsafe { std::str::from_utf8_unchecked(bytes) }
+        } else {
+            std::str::from_utf8(bytes).ok()?
+        };
         self.buf = &self.buf[end + 1..];
         Some(s)
     }
@@ -212,5 +224,14 @@ mod tests {
         assert!(r.i32().is_none());
         assert_eq!(r.i16(), Some(0x6162));
         assert!(r.u8().is_none());
+    }
+
+    #[test]
+    fn strings_are_read_as_utf8_and_refused_when_not() {
+        let mut r = Reader::new("P_1\0SELECT 'ünï'\0\0".as_bytes());
+        assert_eq!(r.cstr(), Some("P_1"));
+        assert_eq!(r.cstr(), Some("SELECT 'ünï'"));
+        assert_eq!(r.cstr(), Some(""));
+        assert!(Reader::new(b"caf\xe9\0").cstr().is_none(), "Latin-1 is not UTF-8");
     }
 }
