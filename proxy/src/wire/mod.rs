@@ -232,6 +232,9 @@ mod tests {
         assert_eq!(r.cstr(), Some("P_1"));
         assert_eq!(r.cstr(), Some("SELECT 'ünï'"));
         assert_eq!(r.cstr(), Some(""));
-        assert!(Reader::new(b"caf\xe9\0").cstr().is_none(), "Latin-1 is not UTF-8");
+        assert!(
+            Reader::new(b"caf\xe9\0").cstr().is_none(),
+            "Latin-1 is not UTF-8"
+        );
     }
 }
