@@ -41,27 +41,9 @@ impl WasmEngine {
     /// Builds the engine and starts the thread that ticks its epoch. `cache_dir`: where
     /// compiled components are kept (`None`: compile at every load).
     pub fn new(cache_dir: Option<PathBuf>) -> wasmtime::Result<WasmEngine> {
-        let mut failed = None;
-        let mut engine = None;
-        for slots in INSTANCE_SLOTS {
-            match Engine::new(&engine_config(slots)) {
-                Ok(made) => {
-                    if let Some(err) = &failed {
-                        warn!(
-                            "the plugin engine could not reserve address space for {} instances ({err}); it has {slots}, enough for a few plugins on a few workers. Raise `ulimit -v` to lift this",
-                            INSTANCE_SLOTS[0]
-                        );
-                    }
-                    engine = Some(made);
-                    break;
-                }
-                Err(err) => failed = Some(err),
-            }
-        }
-        let engine = match (engine, failed) {
-            (Some(engine), _) => engine,
-            (None, Some(err)) => return Err(err),
-            (None, None) => unreachable!("INSTANCE_SLOTS is not empty"),
+        let engine = match Engine::new(&engine_config(INSTANCE_SLOTS[0])) {
+            Ok(engine) => engine,
+            Err(err) => smaller_engine(err)?,
         };
         let ticker = engine.weak();
         std::thread::Builder::new()
@@ -160,6 +142,21 @@ pub(crate) fn prepare_cache_dir(dir: &Path) -> std::io::Result<()> {
 extern "C" {
     #[link_name = "geteuid"]
     fn libc_geteuid() -> u32;
+}
+
+/// The engine with the largest smaller pool that can be reserved; `err` (why the full
+/// pool could not) when none can.
+fn smaller_engine(err: wasmtime::Error) -> wasmtime::Result<Engine> {
+    for &slots in &INSTANCE_SLOTS[1..] {
+        if let Ok(engine) = Engine::new(&engine_config(slots)) {
+            warn!(
+                "the plugin engine could not reserve address space for {} instances ({err}); it has {slots}, and each plugin holds a few per worker. Raise `ulimit -v` to lift this",
+                INSTANCE_SLOTS[0]
+            );
+            return Ok(engine);
+        }
+    }
+    Err(err)
 }
 
 /// The engine's settings, with a pool of `slots` instances.
