@@ -29,8 +29,13 @@ compare() {
     for mode in $MODES; do
         run "$mode" "$base" >/dev/null; run "$mode" "$other" >/dev/null # warm-up
         local firsts=() seconds=() pairs=() x y
-        for _ in $(seq "$ROUNDS"); do
-            x=$(run "$mode" "$base"); y=$(run "$mode" "$other")
+        for r in $(seq "$ROUNDS"); do
+            # Alternate which goes first, so neither always runs in the other's wake.
+            if ((r % 2)); then
+                x=$(run "$mode" "$base"); y=$(run "$mode" "$other")
+            else
+                y=$(run "$mode" "$other"); x=$(run "$mode" "$base")
+            fi
             firsts+=("$x"); seconds+=("$y")
             # A run that printed no TPS has no ratio to pair.
             [[ -n $x && -n $y ]] && pairs+=("$(echo "$y / $x" | bc -l)")

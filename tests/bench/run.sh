@@ -222,11 +222,16 @@ run_one() { # mode clients target round
     log "$mode -c $c round $round $target: tps=$tps p50/p99(us)=$stats cpu_us/txn=$cpu_us"
 }
 
+TARGETS=(direct pgbouncer pgdog)
 for mode in $MODES; do
     for c in $CLIENTS; do
         for round in $(seq "$ROUNDS"); do
-            # Interleave targets so drift (thermal, caches) hits all alike.
-            for target in direct pgbouncer pgdog; do
+            # Interleave targets so drift (thermal, caches) hits all alike, and rotate
+            # their order every round: a target that always ran in the same place (say,
+            # right after PgBouncer's burst) would carry that place's effect into every
+            # round. Over 3 rounds each target runs once in each place.
+            for i in 0 1 2; do
+                target=${TARGETS[$(((i + round) % 3))]}
                 kill -0 "$PGDOG_PID" 2>/dev/null || { tail -30 "$WORK/pgdog.log" >&2; die "pgdog died"; }
                 run_one "$mode" "$c" "$target" "$round"
             done
