@@ -4,12 +4,10 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use super::per_thread::{self, SLOTS};
+use super::per_thread::{self, Padded, SLOTS};
 
-/// One thread slot's counters, alone on its cache lines (128 bytes: the pair of lines
-/// that x86 prefetches together).
+/// One thread slot's counters.
 #[derive(Debug, Default)]
-#[repr(align(128))]
 struct Stripe {
     calls: AtomicU64,
     errors: AtomicU64,
@@ -18,13 +16,13 @@ struct Stripe {
 
 #[derive(Debug)]
 pub struct Stats {
-    stripes: Box<[Stripe]>,
+    stripes: Box<[Padded<Stripe>]>,
 }
 
 impl Default for Stats {
     fn default() -> Stats {
         Stats {
-            stripes: (0..SLOTS).map(|_| Stripe::default()).collect(),
+            stripes: (0..SLOTS).map(|_| Padded::default()).collect(),
         }
     }
 }

@@ -9,10 +9,12 @@
 
 use std::sync::{Mutex, MutexGuard};
 
-use crate::plugins::per_thread::{slot as my_shelf, SLOTS as SHELVES};
+use crate::plugins::per_thread::{slot as my_shelf, Padded, SLOTS as SHELVES};
 
 pub struct Shelves<T> {
-    shelves: Box<[Mutex<Vec<T>>]>,
+    /// Each shelf's lock and length are written by every call on its thread: padded, or
+    /// two workers' shelves would share a cache line.
+    shelves: Box<[Padded<Mutex<Vec<T>>>]>,
     /// At most this many idle items per shelf; more are dropped when given back.
     per_shelf: usize,
 }
@@ -20,7 +22,9 @@ pub struct Shelves<T> {
 impl<T> Shelves<T> {
     pub fn new(per_shelf: usize) -> Shelves<T> {
         Shelves {
-            shelves: (0..SHELVES).map(|_| Mutex::new(Vec::new())).collect(),
+            shelves: (0..SHELVES)
+                .map(|_| Padded(Mutex::new(Vec::new())))
+                .collect(),
             per_shelf,
         }
     }
