@@ -4,10 +4,31 @@
 //! tenant and follows an edit of its config without a restart.
 
 use std::process::Stdio;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use pgdog_tests::util::send_signal;
 use pgdog_tests::*;
+use tokio::io::{AsyncRead, AsyncReadExt};
+
+/// How long four PostgreSQL servers (two of them from base backups) may take to come up
+/// while the rest of the suite runs beside them on two cores.
+const COME_UP: Duration = Duration::from_secs(180);
+
+/// Reads the demo's output as it comes: a pipe nobody reads fills up and then blocks the
+/// demo at its next log line. What was read is shown when the test fails.
+fn drain(mut pipe: impl AsyncRead + Unpin + Send + 'static, into: Arc<Mutex<Vec<u8>>>) {
+    tokio::spawn(async move {
+        let mut chunk = [0u8; 4096];
+        while let Ok(n @ 1..) = pipe.read(&mut chunk).await {
+            into.lock().unwrap().extend_from_slice(&chunk[..n]);
+        }
+    });
+}
+
+fn shown(output: &Mutex<Vec<u8>>) -> String {
+    String::from_utf8_lossy(&output.lock().unwrap()).into_owned()
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn demo_serves_a_sharded_table_over_two_shards() {
@@ -24,15 +45,25 @@ async fn demo_serves_a_sharded_table_over_two_shards() {
         .kill_on_drop(true)
         .spawn()
         .unwrap();
+    let output = Arc::new(Mutex::new(Vec::new()));
+    drain(child.stdout.take().unwrap(), output.clone());
+    drain(child.stderr.take().unwrap(), output.clone());
     let url = conn_string(port, "pgdog", "pgdog", "pgdog");
     let started = Instant::now();
     let client = loop {
         if let Ok(client) = try_connect(&url).await {
             break client;
         }
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!(
+                "the demo exited ({status}) before serving:\n{}",
+                shown(&output)
+            );
+        }
         assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "the demo did not come up within a minute"
+            started.elapsed() < COME_UP,
+            "the demo did not come up within {COME_UP:?}:\n{}",
+            shown(&output)
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
