@@ -23,6 +23,10 @@ pub struct Statement {
     /// `__pgdog_<id>`, made once: every Bind of the statement carries it.
     pub server_name: ServerName,
     pub rest: Bytes,
+    /// The length of the query text at the start of `rest`, checked once to be UTF-8
+    /// (`None` when it is not, or has no terminator): a sharded Bind reads the text at
+    /// every execution.
+    sql_len: Option<usize>,
     /// Some server has accepted this Parse. From then on a client's Parse of it can be
     /// answered without a server: clients such as pgbench prepare synchronously, and making
     /// them wait for a server that other clients of the same thread hold would deadlock.
@@ -30,6 +34,24 @@ pub struct Statement {
 }
 
 impl Statement {
+    pub fn new(id: u64, rest: Bytes) -> Statement {
+        let sql_len = crate::wire::Reader::new(&rest).cstr().map(str::len);
+        Statement {
+            id,
+            server_name: ServerName::new(id),
+            rest,
+            sql_len,
+            valid: AtomicBool::new(false),
+        }
+    }
+
+    /// The statement's query text.
+    pub fn sql(&self) -> Option<&str> {
+        let len = self.sql_len?;
+        // SAFETY: `new` found these bytes to be UTF-8, and `rest` never changes.
+        Some(unsafe { std::str::from_utf8_unchecked(&self.rest[..len]) })
+    }
+
     pub fn is_valid(&self) -> bool {
         self.valid.load(Ordering::Relaxed)
     }
@@ -64,12 +86,7 @@ impl GlobalStatements {
             .entry(rest.clone())
             .or_insert_with(|| {
                 let id = self.next.fetch_add(1, Ordering::Relaxed) + 1;
-                Arc::new(Statement {
-                    id,
-                    server_name: ServerName::new(id),
-                    rest,
-                    valid: AtomicBool::new(false),
-                })
+                Arc::new(Statement::new(id, rest))
             })
             .clone()
     }
@@ -133,5 +150,16 @@ mod tests {
         let c = global.get_or_insert(b"SELECT 2\0\0\0");
         assert_eq!(a.id, b.id);
         assert_ne!(a.id, c.id);
+    }
+
+    #[test]
+    fn a_statement_reads_back_its_text() {
+        let global = GlobalStatements::default();
+        assert_eq!(
+            global.get_or_insert(b"SELECT 'na\xc3\xafve'\0\0\0").sql(),
+            Some("SELECT 'na\u{ef}ve'")
+        );
+        assert_eq!(global.get_or_insert(b"SELECT '\xef'\0\0\0").sql(), None);
+        assert_eq!(global.get_or_insert(b"SELECT 1").sql(), None);
     }
 }

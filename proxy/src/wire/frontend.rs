@@ -71,15 +71,20 @@ pub fn bind_statement(msg: &Message) -> Result<&str, Malformed> {
     r.cstr().ok_or(Malformed("Bind"))
 }
 
-/// A Bind's parameter format codes and values (`None` for NULL).
-pub type BindParams = (Vec<i16>, Vec<Option<Vec<u8>>>);
+/// What the proxy reads of a Bind: the statement it executes, and its parameters' format
+/// codes and values (`None` for NULL).
+pub struct BindParams<'a> {
+    pub statement: &'a str,
+    pub formats: Vec<i16>,
+    pub values: Vec<Option<Vec<u8>>>,
+}
 
-/// Reads the parameters of a Bind.
-pub fn bind_params(msg: &Message) -> Result<BindParams, Malformed> {
+/// Reads the statement name and the parameters of a Bind, in one pass over its names.
+pub fn bind_params(msg: &Message) -> Result<BindParams<'_>, Malformed> {
     let bad = || Malformed("Bind");
     let mut r = Reader::new(msg.body());
     r.cstr().ok_or_else(bad)?;
-    r.cstr().ok_or_else(bad)?;
+    let statement = r.cstr().ok_or_else(bad)?;
     let nformats = r.i16().ok_or_else(bad)?;
     let formats = (0..nformats.max(0))
         .map(|_| r.i16().ok_or_else(bad))
@@ -94,7 +99,11 @@ pub fn bind_params(msg: &Message) -> Result<BindParams, Malformed> {
             values.push(Some(r.bytes(len as usize).ok_or_else(bad)?.to_vec()));
         }
     }
-    Ok((formats, values))
+    Ok(BindParams {
+        statement,
+        formats,
+        values,
+    })
 }
 
 /// Rewrites a Bind to use another statement name, keeping every other byte.

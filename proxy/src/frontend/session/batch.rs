@@ -12,7 +12,7 @@ use crate::plugins::Decision;
 use crate::router::cache::Summaries;
 use crate::router::route::Params;
 use crate::wire::frontend::{self, Parse};
-use crate::wire::{ErrorResponse, Message, Reader};
+use crate::wire::{ErrorResponse, Message};
 
 impl Session {
     /// Where a held batch runs, from the statements its Binds execute: their shards,
@@ -197,22 +197,24 @@ impl Session {
         named: &HashMap<&'a str, (&'a str, usize)>,
         unnamed: Option<&'a str>,
     ) -> Result<(Option<Summaries>, Params, Option<&'a str>), frontend::Malformed> {
-        let name = frontend::bind_statement(bind)?;
+        let bind = frontend::bind_params(bind)?;
+        let name = bind.statement;
         let sql = if name.is_empty() {
             unnamed
         } else if let Some(&(sql, _)) = named.get(name) {
             Some(sql)
         } else {
-            self.statements
-                .get(name)
-                .and_then(|stmt| Reader::new(&stmt.rest).cstr())
+            self.statements.get(name).and_then(|stmt| stmt.sql())
         };
         let Some(sql) = sql else {
             return Ok((None, Params::default(), None));
         };
         let summaries = self.shared.parse_cache.get(sql);
-        let (formats, values) = frontend::bind_params(bind)?;
-        Ok((Some(summaries), Params { values, formats }, Some(sql)))
+        let params = Params {
+            values: bind.values,
+            formats: bind.formats,
+        };
+        Ok((Some(summaries), params, Some(sql)))
     }
 
     /// A statement pgDog does not know: the server reports it, any shard can.
