@@ -22,7 +22,9 @@ pub struct Statement {
     pub id: u64,
     /// `__pgdog_<id>`, made once: every Bind of the statement carries it.
     pub server_name: ServerName,
-    pub rest: Bytes,
+    /// The Parse body after the name: query text, then parameter types. Private, so the
+    /// text `sql` hands out stays the text `new` checked.
+    rest: Bytes,
     /// The length of the query text at the start of `rest`, checked once to be UTF-8
     /// (`None` when it is not, or has no terminator): a sharded Bind reads the text at
     /// every execution.
@@ -45,10 +47,15 @@ impl Statement {
         }
     }
 
+    /// The Parse body after the name (query text and parameter types).
+    pub fn rest(&self) -> &Bytes {
+        &self.rest
+    }
+
     /// The statement's query text.
     pub fn sql(&self) -> Option<&str> {
         let len = self.sql_len?;
-        // SAFETY: `new` found these bytes to be UTF-8, and `rest` never changes.
+        // SAFETY: `new` found these bytes to be UTF-8, and nothing changes `rest` after.
         Some(unsafe { std::str::from_utf8_unchecked(&self.rest[..len]) })
     }
 

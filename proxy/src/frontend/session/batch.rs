@@ -48,15 +48,15 @@ impl Session {
                     }
                 }
                 b'B' => {
-                    let name = frontend::bind_statement(msg)?;
-                    let parsed_here = if name.is_empty() {
+                    let bind = frontend::bind_params(msg)?;
+                    let parsed_here = if bind.statement.is_empty() {
                         unnamed.and_then(|(_, at)| at)
                     } else {
-                        named.get(name).map(|&(_, at)| at)
+                        named.get(bind.statement).map(|&(_, at)| at)
                     };
                     bound.extend(parsed_here);
                     let (summaries, params, sql) =
-                        self.bind_target(msg, &named, unnamed.map(|(sql, _)| sql))?;
+                        self.bind_target(bind, &named, unnamed.map(|(sql, _)| sql));
                     let mut target = None;
                     if let (Some(summaries), Some(sql), false) =
                         (&summaries, sql, self.chain.is_empty())
@@ -174,7 +174,8 @@ impl Session {
         bind: &Message,
         unnamed: Option<&str>,
     ) -> Result<Result<usize, Bytes>, frontend::Malformed> {
-        let (summaries, params, _) = self.bind_target(bind, &HashMap::new(), unnamed)?;
+        let bind = frontend::bind_params(bind)?;
+        let (summaries, params, _) = self.bind_target(bind, &HashMap::new(), unnamed);
         let Some(summaries) = summaries else {
             return Ok(Ok(self.unknown_statement_shard()));
         };
@@ -193,11 +194,10 @@ impl Session {
     /// batch, with their position in it.
     fn bind_target<'a>(
         &'a self,
-        bind: &Message,
+        bind: frontend::BindParams<'_>,
         named: &HashMap<&'a str, (&'a str, usize)>,
         unnamed: Option<&'a str>,
-    ) -> Result<(Option<Summaries>, Params, Option<&'a str>), frontend::Malformed> {
-        let bind = frontend::bind_params(bind)?;
+    ) -> (Option<Summaries>, Params, Option<&'a str>) {
         let name = bind.statement;
         let sql = if name.is_empty() {
             unnamed
@@ -207,14 +207,14 @@ impl Session {
             self.statements.get(name).and_then(|stmt| stmt.sql())
         };
         let Some(sql) = sql else {
-            return Ok((None, Params::default(), None));
+            return (None, Params::default(), None);
         };
         let summaries = self.shared.parse_cache.get(sql);
         let params = Params {
             values: bind.values,
             formats: bind.formats,
         };
-        Ok((Some(summaries), params, Some(sql)))
+        (Some(summaries), params, Some(sql))
     }
 
     /// A statement pgDog does not know: the server reports it, any shard can.

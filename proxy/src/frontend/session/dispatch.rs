@@ -155,7 +155,7 @@ impl Session {
                 .push(Entry::Swallow(Kind::Close), &mut self.cout);
         }
         self.sout
-            .extend_from_slice(&frontend::parse_with_name(&stmt.server_name, &stmt.rest));
+            .extend_from_slice(&frontend::parse_with_name(&stmt.server_name, stmt.rest()));
         self.pending.push(entry, &mut self.cout);
     }
 }

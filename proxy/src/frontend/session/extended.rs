@@ -221,7 +221,7 @@ impl Session {
                         named
                             .get(name)
                             .map(|r| r.to_vec())
-                            .or_else(|| Some(self.statements.get(name)?.rest.to_vec()))
+                            .or_else(|| Some(self.statements.get(name)?.rest().to_vec()))
                     };
                     return Ok(Bound {
                         statements: summaries(rest.as_deref()),
@@ -279,7 +279,7 @@ impl Session {
                 for old in server.prepared.insert(stmt.id, limit) {
                     out.extend_from_slice(&frontend::target_message(b'C', b'S', &server_name(old)));
                 }
-                out.extend_from_slice(&frontend::parse_with_name(&stmt.server_name, &stmt.rest));
+                out.extend_from_slice(&frontend::parse_with_name(&stmt.server_name, stmt.rest()));
                 out.extend_from_slice(b"S\0\0\0\x04");
                 let lost = |e: BackendError| Prepare::Lost(*shard, e);
                 server
