@@ -17,15 +17,20 @@ pg_tools() {
 }
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 median() { printf '%s\n' "$@" | sort -n | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
+BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# span LO HI: an interval as "0.97-1.03", or "-" (too few rounds for one).
+span() { if [[ $1 == - ]]; then echo -; else printf '%.2f-%.2f' "$1" "$2"; fi; }
 
 # compare BASE OTHER BASE_LABEL OTHER_LABEL: for each of $MODES, warms up, then runs
 # `run MODE DB` (defined by the caller, printing TPS) $ROUNDS times on each database in
 # turn, and prints the medians and their ratio, then the median of each round's own ratio
 # ("paired"): the two runs of a round are back to back, so a machine that slows down or
-# speeds up over minutes moves both and the paired ratio less than the medians'.
+# speeds up over minutes moves both and the paired ratio less than the medians'. The last
+# column is the 95% interval of that median (interval.py; 6 rounds or more): a difference
+# is only there when the interval leaves 1.00 out.
 compare() {
     local base=$1 other=$2
-    printf '%-16s %8s %16s %16s %8s %8s\n' mode clients "$3 tps" "$4 tps" ratio paired
+    printf '%-16s %8s %16s %16s %8s %8s %14s\n' mode clients "$3 tps" "$4 tps" ratio paired "paired 95%"
     for mode in $MODES; do
         run "$mode" "$base" >/dev/null; run "$mode" "$other" >/dev/null # warm-up
         local firsts=() seconds=() pairs=() x y
@@ -40,10 +45,11 @@ compare() {
             # A run that printed no TPS has no ratio to pair.
             [[ -n $x && -n $y ]] && pairs+=("$(echo "$y / $x" | bc -l)")
         done
-        local a b
+        local a b lo hi
         a=$(median "${firsts[@]}"); b=$(median "${seconds[@]}")
-        printf '%-16s %8s %16.0f %16.0f %8.2f %8.2f\n' "$mode" "$CLIENTS" "$a" "$b" \
-            "$(echo "$b / $a" | bc -l)" "$(median "${pairs[@]}")"
+        read -r lo hi < <(python3 "$BENCH_DIR/interval.py" "${pairs[@]}")
+        printf '%-16s %8s %16.0f %16.0f %8.2f %8.2f %14s\n' "$mode" "$CLIENTS" "$a" "$b" \
+            "$(echo "$b / $a" | bc -l)" "$(median "${pairs[@]}")" "$(span "$lo" "$hi")"
     done
 }
 

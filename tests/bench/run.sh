@@ -11,6 +11,7 @@
 #   POOL_SIZE=10  server connections per pool (PgBouncer and pgDog alike)
 #   CLIENTS="1 10 100"   MODES="simple extended prepared"   PGDOG_WORKERS=1 (PgBouncer runs one thread: one core each)
 #   PGDOG_BIN=path  (skip `cargo build --release -p pgdog`)   KEEP=1  keep the work dir
+# With ROUNDS=6 or more the report gives the paired ratio's 95% interval (interval.py).
 # Quick smoke run: DURATION=2 WARMUP=1 ROUNDS=1 SCALE=1 CLIENTS="1 10" tests/bench/run.sh
 set -euo pipefail
 
@@ -240,10 +241,12 @@ for mode in $MODES; do
 done
 
 # --- report ----------------------------------------------------------------
-python3 - "$RESULTS" "$POOL_SIZE" "$MAX_CLIENTS" "$DURATION" "$ROUNDS" <<'EOF'
+python3 - "$RESULTS" "$POOL_SIZE" "$MAX_CLIENTS" "$DURATION" "$ROUNDS" "$BENCH_DIR" <<'EOF'
 import sys, statistics
 from collections import defaultdict
-path, pool, max_clients, duration, rounds = sys.argv[1:]
+path, pool, max_clients, duration, rounds, bench_dir = sys.argv[1:]
+sys.path.insert(0, bench_dir)
+from interval import median_interval
 rows = defaultdict(lambda: defaultdict(list))
 # tps per row, round and target: a round runs its targets back to back, so its own
 # pgDog/PgBouncer ratio is the least touched by the machine drifting between rounds.
@@ -268,19 +271,23 @@ print()
 print(f"pgbench -S, {duration}s per run, median of {rounds} round(s), pool size {pool}; "
       "latency in ms from per-transaction logs; CPU = proxy utime+stime per transaction")
 head = ("mode", "clients", "direct tps", "pgbouncer tps", "pgdog tps", "pgdog/pgb", "paired",
-        "p50 d/b/g ms", "p99 d/b/g ms", "pgb cpu us/tx", "pgdog cpu us/tx")
-widths = (9, 7, 11, 14, 10, 9, 6, 20, 20, 13, 15)
+        "paired 95%", "p50 d/b/g ms", "p99 d/b/g ms", "pgb cpu us/tx", "pgdog cpu us/tx")
+widths = (9, 7, 11, 14, 10, 9, 6, 10, 20, 20, 13, 15)
 print("  ".join(h.rjust(w) for h, w in zip(head, widths)))
 for mode, c in order:
     r = rows[(mode, c)]
     m = {t: [med([x[i] for x in r[t]]) for i in range(4)] for t in ("direct", "pgbouncer", "pgdog")}
     ratio = m["pgdog"][0] / m["pgbouncer"][0] if m["pgbouncer"][0] else None
-    paired = med([t["pgdog"] / t["pgbouncer"] for t in by_round[(mode, c)].values()
-                  if t.get("pgbouncer") and "pgdog" in t])
+    pairs = [t["pgdog"] / t["pgbouncer"] for t in by_round[(mode, c)].values()
+             if t.get("pgbouncer") and "pgdog" in t]
+    paired = med(pairs)
+    # Where the median of the paired ratios lies, 95% of the time (6 rounds or more).
+    interval = median_interval(pairs)
+    span = "-" if interval is None else "{:.2f}-{:.2f}".format(*interval)
     lat = lambda i: "/".join(fmt(m[t][i] and m[t][i] / 1000, "{:.2f}") for t in ("direct", "pgbouncer", "pgdog"))
     bouncer = fmt(m["pgbouncer"][0]) + ("*" if mode == "prepared" else "")
     cells = (mode, str(c), fmt(m["direct"][0]), bouncer, fmt(m["pgdog"][0]), fmt(ratio, "{:.2f}"),
-             fmt(paired, "{:.2f}"), lat(1), lat(2), fmt(m["pgbouncer"][3], "{:.1f}"), fmt(m["pgdog"][3], "{:.1f}"))
+             fmt(paired, "{:.2f}"), span, lat(1), lat(2), fmt(m["pgbouncer"][3], "{:.1f}"), fmt(m["pgdog"][3], "{:.1f}"))
     print("  ".join(v.rjust(w) for v, w in zip(cells, widths)))
 if any(mode == "prepared" for mode, _ in order):
     print(f"\n* -M prepared: PgBouncer 1.18 cannot keep prepared statements in transaction mode, so that column "
