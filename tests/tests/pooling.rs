@@ -151,6 +151,49 @@ async fn session_mode_keeps_the_server_connection() {
     assert_ne!(name, "client_a", "session state leaked to another client");
 }
 
+/// The backend serving `c`'s next transaction.
+async fn backend_pid(c: &tokio_postgres::Client) -> String {
+    first_value(&c.simple_query("SELECT pg_backend_pid()").await.unwrap()).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transaction_mode_gives_a_client_back_its_own_idle_server() {
+    // One worker: with two, each worker keeps its own idle list, and two clients on
+    // different workers would keep their servers apart without any affinity.
+    let env = ProxyEnv::shared("pool", |c| c.user_pool_size(4).general("workers", 1)).await;
+    let a = env.client().await;
+    let b = env.client().await;
+    // Two transactions open at once, so two server connections exist and both go back idle:
+    // B's last, on top of the idle list.
+    a.batch_execute("BEGIN").await.unwrap();
+    b.batch_execute("BEGIN").await.unwrap();
+    let pid_a = backend_pid(&a).await;
+    let pid_b = backend_pid(&b).await;
+    assert_ne!(pid_a, pid_b);
+    a.batch_execute("COMMIT").await.unwrap();
+    b.batch_execute("COMMIT").await.unwrap();
+    // Taking turns, each client finds the other's server on top of the list every time;
+    // handing out the warmest would swap their backends at every turn.
+    for turn in 0..6 {
+        assert_eq!(backend_pid(&a).await, pid_a, "A's turn {turn}");
+        assert_eq!(backend_pid(&b).await, pid_b, "B's turn {turn}");
+    }
+    // Prepared and executed apart (tokio-postgres' way), the statement's two batches
+    // also land on the client's own server.
+    let row = a
+        .query_one("SELECT pg_backend_pid()::text", &[])
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, String>(0), pid_a);
+    // A third client, with no server of its own, still gets one at once.
+    let c = env.client().await;
+    let pid_c = backend_pid(&c).await;
+    assert!(
+        pid_c == pid_a || pid_c == pid_b,
+        "a third connection was opened: {pid_c}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn client_killed_mid_transaction_is_cleaned_up() {
     // Pool of 1: the next client must get the very server connection the

@@ -87,6 +87,9 @@ pub struct Server {
     pub last_used: CoarseInstant,
     /// The worker thread whose runtime this connection's socket is registered with.
     pub worker: usize,
+    /// The client this connection served last (its cancel key, packed; 0 for none): the
+    /// pool hands a client back its own server when it can (`pool::AFFINITY_DEPTH`).
+    pub owner: u64,
 }
 
 impl Server {
@@ -119,6 +122,7 @@ impl Server {
             prepared: PreparedSet::default(),
             status: b'I',
             last_used: CoarseInstant::now(),
+            owner: 0,
             worker: super::worker::current(),
         };
         let hello = startup::startup_message(&[

@@ -53,7 +53,7 @@ impl Session {
             host.stats
                 .picks
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            match host.pool.get().await {
+            match host.pool.get(self.owner()).await {
                 Ok(server) => return Ok(server),
                 // A replica whose pool stays busy (it may hang without breaking its
                 // connections): try another for reads, without a ban.
@@ -87,7 +87,7 @@ impl Session {
         else {
             return false;
         };
-        let Some(server) = host.pool.get_idle_now() else {
+        let Some(server) = host.pool.get_idle_now(self.owner()) else {
             return false;
         };
         host.stats
@@ -95,6 +95,12 @@ impl Session {
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.attach(server, shard, role);
         true
+    }
+
+    /// This client as the pool remembers who a server served last: its cancel key, which
+    /// is unique among connected clients.
+    fn owner(&self) -> u64 {
+        (u64::from(self.key.0 as u32) << 32) | u64::from(self.key.1 as u32)
     }
 
     pub(super) async fn checkout(&mut self, shard: usize, role: Role) -> Result<(), BackendError> {
@@ -112,8 +118,9 @@ impl Session {
     }
 
     /// Makes `server` the client's: parameters synced, cancel slot, deferred BEGIN.
-    fn attach(&mut self, server: Guard, shard: usize, role: Role) {
+    fn attach(&mut self, mut server: Guard, shard: usize, role: Role) {
         self.server_role = role;
+        server.owner = self.owner();
         if server.params_fingerprint != self.params.fingerprint() {
             if let Some(sql) = self.params.sync_sql(&server.params) {
                 debug!(client = %self.peer, %sql, "syncing session parameters");
