@@ -227,12 +227,20 @@ TARGETS=(direct pgbouncer pgdog)
 for mode in $MODES; do
     for c in $CLIENTS; do
         for round in $(seq "$ROUNDS"); do
-            # Interleave targets so drift (thermal, caches) hits all alike, and rotate
-            # their order every round: a target that always ran in the same place (say,
-            # right after PgBouncer's burst) would carry that place's effect into every
-            # round. Over 3 rounds each target runs once in each place.
+            # Interleave targets so drift (thermal, caches) hits all alike, and change
+            # their order every round: a target that always ran in the same place, or
+            # always right after the same other target, would carry that place's effect
+            # into every round. Rotating alone keeps the cycle (pgDog always after
+            # PgBouncer), and pgDog-vs-pgDog and pgDog-vs-PgBouncer comparisons made
+            # that way did not agree with each other. So rounds 1-3 rotate the order and
+            # rounds 4-6 rotate it reversed: over 6 rounds each target runs twice in each
+            # place and follows each other target equally often.
             for i in 0 1 2; do
-                target=${TARGETS[$(((i + round) % 3))]}
+                if (((round - 1) / 3 % 2)); then
+                    target=${TARGETS[$(((2 - i + round) % 3))]}
+                else
+                    target=${TARGETS[$(((i + round) % 3))]}
+                fi
                 kill -0 "$PGDOG_PID" 2>/dev/null || { tail -30 "$WORK/pgdog.log" >&2; die "pgdog died"; }
                 run_one "$mode" "$c" "$target" "$round"
             done
