@@ -28,9 +28,9 @@ const FAIRNESS: Duration = Duration::from_millis(2);
 /// How far down its worker's idle list a checkout looks for the server its client used
 /// last. The list holds each server's last client beside it, so the look reads one
 /// contiguous list, not the servers. Why affinity at all: under `pgbench -M prepared -c 10`
-/// with a pool of 10, handing each client whichever server came back last ran 5-6% slower
-/// than giving it back its own (two runs of 40 interleaved rounds, pgDog against pgDog
-/// started in either order: paired ratios 1.055 and 1.065, 95% intervals 1.01-1.07 and
+/// with a pool of 10, giving each client back its own server ran 3-6% faster than handing
+/// it whichever server came back last (three runs of 40 interleaved rounds, pgDog against
+/// pgDog: paired ratios 1.031, 1.055 and 1.065, 95% intervals 0.99-1.06, 1.01-1.07 and
 /// 1.04-1.09), at the same instructions and system calls per transaction: PostgreSQL's
 /// backends and the kernel's scheduling do better with one backend per busy client, as in
 /// session mode. It also keeps a client's prepared statements where they are.
