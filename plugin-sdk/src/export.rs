@@ -10,9 +10,10 @@ use std::cell::RefCell;
 
 use crate::bindings::pgdog::router::types::{Context as HostContext, Statement as HostStatement};
 use crate::plugin::Plugin;
-use crate::types::{Context, Decision, PluginInfo, QueryOutcome, Statement};
+use crate::types::{Context, Decision, FoundKey, KeyRequest, PluginInfo, QueryOutcome, Statement};
 
-/// Exports a [`Plugin`] type as the component's `init`, `route` and `after-query`.
+/// Exports a [`Plugin`] type as the component's `init`, `route`, `after-query`,
+/// `key-request` and `route-key`.
 ///
 /// Use it once, in the plugin crate's `lib.rs`:
 ///
@@ -51,6 +52,16 @@ macro_rules! export_plugin {
                     context: &$crate::__private::HostContext,
                 ) -> $crate::types::Decision {
                     INSTANCE.with(|instance| instance.route_lent(statement, context))
+                }
+
+                fn key_request() -> ::core::option::Option<$crate::types::KeyRequest> {
+                    INSTANCE.with(|instance| instance.key_request())
+                }
+
+                fn route_key(
+                    key: ::core::option::Option<$crate::types::FoundKey>,
+                ) -> ::core::option::Option<$crate::types::Decision> {
+                    INSTANCE.with(|instance| instance.route_key(key.as_ref()))
                 }
 
                 fn after_query(
@@ -118,6 +129,17 @@ impl<P: Plugin> Instance<P> {
             Some(plugin) => plugin.route(statement, context),
             None => Decision::Pass,
         }
+    }
+
+    /// The plugin's key; none before a successful `init`.
+    pub fn key_request(&self) -> Option<KeyRequest> {
+        self.plugin.borrow().as_ref()?.key_request()
+    }
+
+    /// `route_key`; before a successful `init`, `None`: the `route` call that follows
+    /// passes.
+    pub fn route_key(&self, key: Option<&FoundKey>) -> Option<Decision> {
+        self.plugin.borrow().as_ref()?.route_key(key)
     }
 
     pub fn after_query(

@@ -1,6 +1,7 @@
 //! Write pgDog routing plugins in Rust.
 //!
-//! A plugin is a WebAssembly component for the `router` world of `wit/router.wit`. This
+//! A plugin is a WebAssembly component for the `keyed-router` world of `wit/router.wit`
+//! (the `router` world, plus an optional cheaper call for plugins that route by a key). This
 //! crate hides the component plumbing: implement [`Plugin`] for a type, name it in
 //! [`export_plugin!`], and build with `cargo build --target wasm32-wasip2 --release`.
 //!
@@ -63,7 +64,9 @@ pub mod bindings {
     // generated export glue through this path.
     wit_bindgen::generate!({
         path: "../wit",
-        world: "router",
+        // Every plugin the SDK builds is a `keyed-router`: one that names no key in
+        // `Plugin::key_request` is only ever called through `route`, as a `router` is.
+        world: "keyed-router",
         pub_export_macro: true,
         export_macro_name: "__export_router",
         // Decisions and the records inside a statement are compared in plugin tests.

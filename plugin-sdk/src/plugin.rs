@@ -5,7 +5,7 @@
 //! hooks take the statement and context by reference because a plugin only inspects them;
 //! both fetch a field from pgDog the first time it is read, so reading fewer costs less.
 
-use crate::types::{Context, Decision, QueryOutcome, Statement};
+use crate::types::{Context, Decision, FoundKey, KeyRequest, QueryOutcome, Statement};
 
 /// A routing plugin. Export it with [`crate::export_plugin!`].
 ///
@@ -24,6 +24,25 @@ pub trait Plugin: Sized + 'static {
     /// Decides where one statement goes. [`Decision::Pass`] defers to the next plugin of
     /// the chain, and to pgDog's built-in router after the last.
     fn route(&self, statement: &Statement<'_>, context: &Context<'_>) -> Decision;
+
+    /// The routing key pgDog looks up in every statement for [`Plugin::route_key`]
+    /// (asked once per instance, right after `init`). `None`, the default: pgDog only
+    /// calls [`Plugin::route`].
+    fn key_request(&self) -> Option<KeyRequest> {
+        None
+    }
+
+    /// Decides a statement from the values of the key [`Plugin::key_request`] names, as
+    /// `Statement::placed_keys` would read them (WHERE before INSERT), without the
+    /// statement or context: the cheap call, several times faster than `route` because
+    /// nothing is lent and nothing is asked of pgDog. `key` is `None` when the statement
+    /// names the column in neither place. Answer `None` to have pgDog call
+    /// [`Plugin::route`] instead, for the statements the key alone cannot decide; that is
+    /// the default.
+    fn route_key(&self, key: Option<&FoundKey>) -> Option<Decision> {
+        let _ = key;
+        None
+    }
 
     /// Runs after a statement finished, when [`Plugin::WANTS_AFTER_QUERY`] is true. It is
     /// off the client's path and cannot change what the client sees.

@@ -8,10 +8,10 @@
 //! generated module path, which is an implementation detail of this crate.
 
 pub use crate::bindings::pgdog::router::types::{
-    Command, CopyOptions, Decision, Insert, KeySource, KeyType, KeyValue, KeyValues, Level,
-    OrderBy, Param, PlacedKey, PlacedKeyValues, PlacedKeys, PluginInfo, Predicate, QueryError,
-    QueryOutcome, Reject, Respond, Rewrite, Role, Route, SetCommand, ShardKey, Shards, SortKey,
-    Table, Value,
+    Command, CopyOptions, Decision, FoundKey, Insert, KeyRequest, KeySource, KeyType, KeyValue,
+    KeyValues, Level, OrderBy, Param, PlacedKey, PlacedKeyValues, PlacedKeys, PluginInfo,
+    Predicate, QueryError, QueryOutcome, Reject, Respond, Rewrite, Role, Route, SetCommand,
+    ShardKey, Shards, SortKey, Table, Value,
 };
 pub use crate::context::{Context, ContextFields};
 pub use crate::statement::{Statement, StatementFields};

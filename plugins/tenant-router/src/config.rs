@@ -73,6 +73,15 @@ fn default_comment_key() -> Option<String> {
 }
 
 impl Config {
+    /// How pgDog reads the tenant column's values.
+    pub fn key_type(&self) -> pgdog_plugin_sdk::types::KeyType {
+        use pgdog_plugin_sdk::types::KeyType;
+        match self.data_type {
+            DataType::Text => KeyType::Text,
+            DataType::Integer => KeyType::Integer,
+        }
+    }
+
     pub fn parse(json: &str) -> Result<Self, String> {
         let config: Self = pgdog_plugin_sdk::config::parse(json)?;
         if config.column.is_empty() {

@@ -34,35 +34,75 @@ pub fn decide(
     };
     // Keys from pgDog come with the shard count; a comment's tenant asks for it.
     let shard_count = found.shard_count.unwrap_or_else(|| context.shards());
+    // With the context at hand the database can always be named: never `None`.
+    decide_found(
+        config,
+        &found,
+        shard_count,
+        &|| Some(context.database().to_string()),
+        hash,
+    )
+    .unwrap_or(Decision::Pass)
+}
+
+/// [`decide`] from the values of the tenant column alone (pgDog's `route-key` call), or
+/// `None` where only the whole statement can tell: no conclusive tenant in the key (a
+/// comment may name one) or an error message that names the database.
+pub fn decide_key(config: &Config, key: Option<&FoundKey>, hash: Hash) -> Option<Decision> {
+    let Some(key) = key else {
+        // Neither WHERE nor INSERT names the column: only a comment could still.
+        return match config.comment_key {
+            Some(_) => None,
+            None => Some(Decision::Pass),
+        };
+    };
+    let found = tenant::from_key(key)?;
+    let shard_count = key.keys.shard_count;
+    decide_found(config, &found, shard_count, &|| None, hash)
+}
+
+/// Where the tenants `found` names go among `shard_count` shards; `None` when the answer
+/// is an error naming the database and `database` cannot say which.
+fn decide_found(
+    config: &Config,
+    found: &tenant::Found,
+    shard_count: u32,
+    database: &dyn Fn() -> Option<String>,
+    hash: Hash,
+) -> Option<Decision> {
+    let place =
+        |tenant, hashed| shard_of(config, found, tenant, hashed, shard_count, database, hash);
     // Most statements name one tenant: no set to build.
     if let Tenants::One(tenant, hashed) = &found.tenants {
-        return match shard_of(config, &found, tenant, *hashed, shard_count, context, hash) {
-            Ok(shard) => Decision::route_to(shard, Role::Any),
+        return match place(tenant, *hashed) {
+            Ok(shard) => Some(Decision::route_to(shard, Role::Any)),
             Err(decision) => decision,
         };
     }
     let mut shards = BTreeSet::new();
     for (tenant, hashed) in found.tenants.iter() {
-        match shard_of(config, &found, tenant, hashed, shard_count, context, hash) {
+        match place(tenant, hashed) {
             Ok(shard) => shards.insert(shard),
             Err(decision) => return decision,
         };
     }
     let shards: Vec<u32> = shards.into_iter().collect();
     if shards.len() == 1 {
-        return Decision::route_to(shards[0], Role::Any);
+        return Some(Decision::route_to(shards[0], Role::Any));
     }
     if found.source == Source::Insert {
-        return Reject::new(
-            sqlstate::FEATURE_NOT_SUPPORTED,
-            "a multi-row INSERT must not mix tenants that live on different shards",
-        )
-        .with_detail(format!(
-            "Its rows belong on shards {shards:?}; insert each tenant's rows separately."
-        ))
-        .into();
+        return Some(
+            Reject::new(
+                sqlstate::FEATURE_NOT_SUPPORTED,
+                "a multi-row INSERT must not mix tenants that live on different shards",
+            )
+            .with_detail(format!(
+                "Its rows belong on shards {shards:?}; insert each tenant's rows separately."
+            ))
+            .into(),
+        );
     }
-    Decision::route(Shards::Many(shards), Role::Any)
+    Some(Decision::route(Shards::Many(shards), Role::Any))
 }
 
 /// How an unmapped tenant is hashed: as the column's type, so that it lands where pgDog's
@@ -76,52 +116,58 @@ pub fn shard_key(tenant: &Tenant) -> ShardKey {
 }
 
 /// The shard of one tenant, or the decision that ends the statement instead (pass,
-/// reject) when the map cannot place it. `hashed`: where pgDog already hashed it.
+/// reject) when the map cannot place it; `Err(None)` when that decision is an error
+/// naming the database and `database` cannot say which. `hashed`: where pgDog already
+/// hashed it.
 fn shard_of(
     config: &Config,
     found: &tenant::Found,
     tenant: &Tenant,
     hashed: Option<u32>,
     shard_count: u32,
-    context: &Context<'_>,
+    database: &dyn Fn() -> Option<String>,
     hash: Hash,
-) -> Result<u32, Decision> {
+) -> Result<u32, Option<Decision>> {
     let shard = match config.mapped_shard(tenant) {
         Some(shard) => shard,
         None => match config.unknown {
-            Unknown::Pass => return Err(Decision::Pass),
+            Unknown::Pass => return Err(Some(Decision::Pass)),
             Unknown::Reject => {
-                return Err(Reject::new(
-                    sqlstate::UNDEFINED_OBJECT,
-                    format!("unknown tenant \"{tenant}\""),
-                )
-                .with_detail(format!(
-                    "The tenant was read from {}.",
-                    found.source.describe(config)
+                return Err(Some(
+                    Reject::new(
+                        sqlstate::UNDEFINED_OBJECT,
+                        format!("unknown tenant \"{tenant}\""),
+                    )
+                    .with_detail(format!(
+                        "The tenant was read from {}.",
+                        found.source.describe(config)
+                    ))
+                    .into(),
                 ))
-                .into())
             }
             Unknown::Hash => match hashed {
                 Some(shard) => shard,
                 None => hash(tenant, shard_count).map_err(|error| {
-                    Decision::reject(
+                    Some(Decision::reject(
                         sqlstate::INTERNAL_ERROR,
                         format!("tenant-router cannot hash tenant \"{tenant}\": {error}"),
-                    )
+                    ))
                 })?,
             },
         },
     };
     if shard >= shard_count {
-        return Err(Reject::new(
-            sqlstate::CONFIG_FILE_ERROR,
-            format!(
-                "tenant \"{tenant}\" is mapped to shard {shard}, but database \"{}\" has {shard_count} shard(s)",
-                context.database()
-            ),
-        )
-        .with_detail("Shards are numbered from 0; fix the tenants map of tenant-router.")
-        .into());
+        let database = database().ok_or(None)?;
+        return Err(Some(
+            Reject::new(
+                sqlstate::CONFIG_FILE_ERROR,
+                format!(
+                    "tenant \"{tenant}\" is mapped to shard {shard}, but database \"{database}\" has {shard_count} shard(s)"
+                ),
+            )
+            .with_detail("Shards are numbered from 0; fix the tenants map of tenant-router.")
+            .into(),
+        ));
     }
     Ok(shard)
 }
@@ -131,7 +177,7 @@ mod tests {
     use super::*;
     use crate::config::DataType;
     use pgdog_plugin_sdk::testing::{binary_param, context, predicate, statement, text_param};
-    use pgdog_plugin_sdk::types::Insert;
+    use pgdog_plugin_sdk::types::{Insert, PlacedKeyValues};
 
     /// `decide` over hand-built fields.
     fn decide(
@@ -392,5 +438,67 @@ mod tests {
             decide(&config("reject"), &stmt, &ctx, &no_hash),
             Decision::Pass
         );
+    }
+
+    /// What pgDog hands `route-key` for one text tenant it placed on `shard`.
+    fn found_one(source: KeySource, tenant: &str, shard: u32) -> FoundKey {
+        let key = |value| PlacedKey {
+            value,
+            shard: Some(shard),
+        };
+        FoundKey {
+            source,
+            keys: PlacedKeys {
+                shard_count: 2,
+                keys: PlacedKeyValues::One(key(KeyValue::Key(ShardKey::Text(tenant.into())))),
+            },
+        }
+    }
+
+    #[test]
+    fn the_key_alone_decides_as_the_statement_does() {
+        // Mapped, hashed and refused tenants, from WHERE and from INSERT.
+        for unknown in ["reject", "hash", "pass"] {
+            let config = config(unknown);
+            for tenant in ["acme", "globex", "stranger"] {
+                let stmt = select_where(vec![Value::Text(tenant.into())]);
+                let whole = decide(&config, &stmt, &context(2), &by_length);
+                let hashed = tenant.len() as u32 % 2;
+                let key = found_one(KeySource::Where, tenant, hashed);
+                assert_eq!(
+                    decide_key(&config, Some(&key), &no_hash),
+                    Some(whole),
+                    "{unknown} {tenant}"
+                );
+                let whole = decide(&config, &insert(&[tenant]), &context(2), &by_length);
+                let key = found_one(KeySource::Insert, tenant, hashed);
+                assert_eq!(decide_key(&config, Some(&key), &no_hash), Some(whole));
+            }
+        }
+    }
+
+    #[test]
+    fn what_the_key_cannot_decide_goes_to_route() {
+        let config = config("reject");
+        // No key: a comment may name the tenant, which only `route` reads...
+        assert_eq!(decide_key(&config, None, &no_hash), None);
+        // ... unless comments are off: then nothing can, and the answer is pass.
+        let mut no_comments = config.clone();
+        no_comments.comment_key = None;
+        assert_eq!(
+            decide_key(&no_comments, None, &no_hash),
+            Some(Decision::Pass)
+        );
+        // A value pgDog could not read: another place may still name the tenant.
+        let mut unknown = found_one(KeySource::Where, "acme", 0);
+        unknown.keys.keys = PlacedKeyValues::One(PlacedKey {
+            value: KeyValue::Unknown,
+            shard: None,
+        });
+        assert_eq!(decide_key(&config, Some(&unknown), &no_hash), None);
+        // The map names a shard the database lacks: the error names the database, which
+        // only `route`'s context knows.
+        let lost = found_one(KeySource::Where, "lost", 0);
+        assert_eq!(decide_key(&config, Some(&lost), &no_hash), None);
     }
 }

@@ -21,7 +21,7 @@ mod tenant;
 use pgdog_plugin_sdk::prelude::*;
 
 pub use config::{Config, DataType, Unknown};
-pub use decide::{decide, shard_key};
+pub use decide::{decide, decide_key, shard_key};
 pub use tenant::Tenant;
 
 /// The plugin: its validated configuration.
@@ -37,10 +37,26 @@ impl Plugin for TenantRouter {
     }
 
     fn route(&self, statement: &Statement, context: &Context) -> Decision {
-        decide(&self.config, statement, context, &|tenant, shards| {
-            host::shard_for(&shard_key(tenant), shards)
+        decide(&self.config, statement, context, &hash)
+    }
+
+    /// The tenant column, so most statements are decided by `route_key`: pgDog reads and
+    /// hashes the column's values and calls without lending the statement.
+    fn key_request(&self) -> Option<KeyRequest> {
+        Some(KeyRequest {
+            column: self.config.column.clone(),
+            key_type: self.config.key_type(),
         })
     }
+
+    fn route_key(&self, key: Option<&FoundKey>) -> Option<Decision> {
+        decide_key(&self.config, key, &hash)
+    }
+}
+
+/// pgDog's hash of a tenant, as the built-in sharding of the column would place it.
+fn hash(tenant: &Tenant, shards: u32) -> Result<u32, String> {
+    host::shard_for(&shard_key(tenant), shards)
 }
 
 pgdog_plugin_sdk::export_plugin!(TenantRouter);

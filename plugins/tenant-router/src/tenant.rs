@@ -113,23 +113,16 @@ pub fn find(
     context: &Context<'_>,
     hash: Hash,
 ) -> Option<Found> {
-    let key_type = match config.data_type {
-        DataType::Text => KeyType::Text,
-        DataType::Integer => KeyType::Integer,
-    };
+    let key_type = config.key_type();
     let hash_key = |key: &ShardKey, shards: u32| hash(&tenant_of(key), shards);
     // One question to pgDog per place: it finds the column, resolves `$n`, reads the
     // value as the column's type and hashes it, and says how many shards there are.
-    let from = |source, place| {
-        let placed = statement.placed_keys(&config.column, place, key_type, context, hash_key)?;
-        Some(Found {
-            source,
-            tenants: tenants_of(placed.keys.as_slice())?,
-            shard_count: Some(placed.shard_count),
-        })
+    let from = |place| {
+        let keys = statement.placed_keys(&config.column, place, key_type, context, hash_key)?;
+        found_in(place, &keys)
     };
-    from(Source::Where, KeySource::Where)
-        .or_else(|| from(Source::Insert, KeySource::Insert))
+    from(KeySource::Where)
+        .or_else(|| from(KeySource::Insert))
         .or_else(|| {
             let key = config.comment_key.as_deref()?;
             let tenant = statement.comment_value(key)?;
@@ -138,6 +131,25 @@ pub fn find(
                 Tenant::from_text(tenant, config.data_type),
             ))
         })
+}
+
+/// The tenants of the key pgDog found for `route-key` (see [`find`]), or `None` when it
+/// names none conclusively.
+pub fn from_key(key: &FoundKey) -> Option<Found> {
+    found_in(key.source, &key.keys)
+}
+
+/// The tenants `keys`, found at `place`, name conclusively.
+fn found_in(place: KeySource, keys: &PlacedKeys) -> Option<Found> {
+    let source = match place {
+        KeySource::Where => Source::Where,
+        KeySource::Insert => Source::Insert,
+    };
+    Some(Found {
+        source,
+        tenants: tenants_of(keys.keys.as_slice())?,
+        shard_count: Some(keys.shard_count),
+    })
 }
 
 fn tenant_of(key: &ShardKey) -> Tenant {

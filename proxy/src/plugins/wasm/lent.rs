@@ -79,9 +79,8 @@ impl HostState {
         self.context().map(get).unwrap_or_default()
     }
 
-    /// `read` over the values the lent statement pins `column` to at `source` (`None`
-    /// for an INSERT row too short to have the column), with the lent context; `None`
-    /// when that place does not name the column.
+    /// `read` over the values the lent statement pins `column` to at `source`, with the
+    /// lent context (see [`key_source`]).
     fn key_source<T>(
         &self,
         column: &str,
@@ -90,18 +89,59 @@ impl HostState {
     ) -> Option<T> {
         let (stmt, _) = self.statement()?;
         let ctx = self.context()?;
-        match source {
-            wit::KeySource::Where => {
-                let predicate = stmt.predicates.iter().find(|p| p.column == column)?;
-                Some(read(&mut predicate.values.iter().map(Some), ctx))
-            }
-            wit::KeySource::Insert => {
-                let insert = stmt.insert.as_ref()?;
-                let index = insert.columns.iter().position(|c| c == column)?;
-                Some(read(&mut insert.rows.iter().map(|row| row.get(index)), ctx))
-            }
+        key_source(stmt, column, source, |values| read(values, ctx))
+    }
+}
+
+/// `read` over the values `stmt` pins `column` to at `source` (`None` for an INSERT row
+/// too short to have the column); `None` when that place does not name the column.
+fn key_source<T>(
+    stmt: &Statement,
+    column: &str,
+    source: wit::KeySource,
+    read: impl FnOnce(&mut dyn ExactSizeIterator<Item = Option<&Value>>) -> T,
+) -> Option<T> {
+    match source {
+        wit::KeySource::Where => {
+            let predicate = stmt.predicates.iter().find(|p| p.column == column)?;
+            Some(read(&mut predicate.values.iter().map(Some)))
+        }
+        wit::KeySource::Insert => {
+            let insert = stmt.insert.as_ref()?;
+            let index = insert.columns.iter().position(|c| c == column)?;
+            Some(read(&mut insert.rows.iter().map(|row| row.get(index))))
         }
     }
+}
+
+/// `statement.placed-keys` of `stmt` executed with `ctx`, without a loan.
+fn placed_keys(
+    stmt: &Statement,
+    ctx: &Context<'_>,
+    column: &str,
+    source: wit::KeySource,
+    key_type: wit::KeyType,
+) -> Option<wit::PlacedKeys> {
+    key_source(stmt, column, source, |values| {
+        // The shard count is a u32 on the contract's side.
+        let shards = ctx.shards.min(u32::MAX as usize);
+        convert::placed_keys(values, ctx.params, key_type, shards)
+    })
+}
+
+/// What a `keyed-router` plugin's `route-key` gets for `request`: the placed keys of the
+/// WHERE clause's predicate on the column, else of the INSERT rows' values for it.
+pub fn found_key(
+    stmt: &Statement,
+    ctx: &Context<'_>,
+    request: &wit::KeyRequest,
+) -> Option<wit::FoundKey> {
+    [wit::KeySource::Where, wit::KeySource::Insert]
+        .into_iter()
+        .find_map(|source| {
+            let keys = placed_keys(stmt, ctx, &request.column, source, request.key_type)?;
+            Some(wit::FoundKey { source, keys })
+        })
 }
 
 type Stmt = Resource<wit::Statement>;
@@ -216,11 +256,8 @@ impl wit::HostStatement for HostState {
         source: wit::KeySource,
         key_type: wit::KeyType,
     ) -> Option<wit::PlacedKeys> {
-        self.key_source(&column, source, |values, ctx| {
-            // The shard count is a u32 on the contract's side.
-            let shards = ctx.shards.min(u32::MAX as usize);
-            convert::placed_keys(values, ctx.params, key_type, shards)
-        })
+        let (stmt, _) = self.statement()?;
+        placed_keys(stmt, self.context()?, &column, source, key_type)
     }
 
     fn drop(&mut self, _: Stmt) -> wasmtime::Result<()> {

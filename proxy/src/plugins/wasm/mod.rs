@@ -17,14 +17,29 @@ pub mod bindings {
         path: "../wit",
         world: "router",
     });
+
+    /// The two exports a `keyed-router` component adds; its imports and other exports
+    /// are the `router` world's, bound above.
+    pub mod keyed {
+        wasmtime::component::bindgen!({
+            path: "../wit",
+            world: "keyed-router",
+            with: {
+                "pgdog:router/types": super::pgdog::router::types,
+                "pgdog:router/host": super::pgdog::router::host,
+            },
+        });
+    }
 }
 
 use std::sync::Arc;
 
 use tracing::debug;
-use wasmtime::component::{HasSelf, Linker, Resource};
+use wasmtime::component::{HasSelf, InstancePre, Linker, Resource};
 use wasmtime::{Store, StoreLimitsBuilder, Trap};
 
+use bindings::keyed::KeyedRouterIndices;
+use bindings::pgdog::router::types as wit;
 pub(crate) use engine::prepare_cache_dir;
 pub use engine::{content_hash, default_cache_dir, WasmEngine, TICK};
 use host::{HostState, Identity};
@@ -60,7 +75,10 @@ pub struct WasmPlugin {
     hash: String,
     stats: Stats,
     wants_after_query: bool,
-    pre: bindings::RouterPre<HostState>,
+    pre: InstancePre<HostState>,
+    exports: bindings::RouterIndices,
+    /// Where to find `key-request` and `route-key` in a `keyed-router` component.
+    keyed: Option<KeyedRouterIndices>,
     idle: Shelves<Instance>,
     /// A reload replaced this version: instances are no longer kept.
     retired: std::sync::atomic::AtomicBool,
@@ -71,6 +89,14 @@ pub struct WasmPlugin {
 struct Instance {
     store: Store<HostState>,
     router: bindings::Router,
+    /// The key `route-key` decides by, when the component has asked for one.
+    key: Option<KeyPath>,
+}
+
+/// A `keyed-router` instance's cheaper call: the key it asked for and its exports.
+struct KeyPath {
+    request: wit::KeyRequest,
+    exports: bindings::keyed::KeyedRouter,
 }
 
 /// Why a plugin could not be loaded.
@@ -123,9 +149,21 @@ impl WasmPlugin {
             .map_err(|e| format!("{e:#}"))?;
         let pre = linker
             .instantiate_pre(&component)
-            .map_err(|e| format!("its imports do not match pgdog:router@0.2.2: {e:#}"))?;
-        let pre = bindings::RouterPre::new(pre)
-            .map_err(|e| format!("its exports do not match pgdog:router@0.2.2: {e:#}"))?;
+            .map_err(|e| format!("its imports do not match pgdog:router@0.2.3: {e:#}"))?;
+        let exports = bindings::RouterIndices::new(&pre)
+            .map_err(|e| format!("its exports do not match pgdog:router@0.2.3: {e:#}"))?;
+        // A component that exports either of `keyed-router`'s own functions means to be
+        // one: its exports must then match that world, not be quietly ignored.
+        let keyed = if ["key-request", "route-key"]
+            .iter()
+            .any(|name| component.get_export_index(None, name).is_some())
+        {
+            Some(KeyedRouterIndices::new(&pre).map_err(|e| {
+                format!("its exports do not match pgdog:router@0.2.3 keyed-router: {e:#}")
+            })?)
+        } else {
+            None
+        };
         let identity = Arc::new(Identity {
             name: config.name.clone(),
             version: Default::default(),
@@ -137,6 +175,8 @@ impl WasmPlugin {
             stats: Stats::default(),
             wants_after_query: false,
             pre,
+            exports,
+            keyed,
             idle: Shelves::new(IDLE_PER_THREAD),
             retired: Default::default(),
             timeout_ms: config.timeout_ms,
@@ -173,15 +213,31 @@ impl WasmPlugin {
         store.epoch_deadline_trap();
         let init_ticks = ticks(self.timeout_ms * INIT_DEADLINE_FACTOR).max(ticks(1000));
         store.set_epoch_deadline(init_ticks);
-        let router = self
+        let instance = self
             .pre
             .instantiate(&mut store)
+            .map_err(|e| self.classify(e))?;
+        let router = self
+            .exports
+            .load(&mut store, &instance)
             .map_err(|e| self.classify(e))?;
         let info = router
             .call_init(&mut store, &self.identity.config_json)
             .map_err(|e| self.classify(e))?
             .map_err(|e| PluginError::Unavailable(format!("init refused its config: {e}")))?;
-        Ok((Instance { store, router }, info))
+        let key = match &self.keyed {
+            Some(indices) => {
+                let exports = indices
+                    .load(&mut store, &instance)
+                    .map_err(|e| self.classify(e))?;
+                let request = exports
+                    .call_key_request(&mut store)
+                    .map_err(|e| self.classify(e))?;
+                request.map(|request| KeyPath { request, exports })
+            }
+            None => None,
+        };
+        Ok((Instance { store, router, key }, info))
     }
 
     fn take(&self) -> Result<Instance, PluginError> {
@@ -226,10 +282,26 @@ impl WasmPlugin {
         ctx: &Context<'_>,
     ) -> Result<Decision, PluginError> {
         let mut instance = self.take()?;
+        instance.store.set_epoch_deadline(ticks(self.timeout_ms));
+        if let Some(key) = &instance.key {
+            let found = lent::found_key(stmt, ctx, &key.request);
+            match key
+                .exports
+                .call_route_key(&mut instance.store, found.as_ref())
+            {
+                Ok(Some(decision)) => {
+                    self.give_back(instance);
+                    return Ok(convert::decision(decision));
+                }
+                // The plugin wants the whole statement: a `route` call, under the same
+                // deadline.
+                Ok(None) => {}
+                Err(err) => return Err(self.classify(err)),
+            }
+        }
         // SAFETY: the loan ends right after the call, which borrows `stmt`, `sql` and
         // `ctx` for its whole length; a call that fails drops the instance with its store.
         unsafe { instance.store.data_mut().lend(stmt, sql, ctx) };
-        instance.store.set_epoch_deadline(ticks(self.timeout_ms));
         let answer = instance.router.call_route(
             &mut instance.store,
             Resource::new_borrow(0),

@@ -1,14 +1,18 @@
 //! A plugin that does what the leading comment of a query tells it to
 //! (`/* chaos: loop */ SELECT 1`), so tests can make a plugin loop, trap, eat memory, wait
 //! or answer nonsense on purpose. Config: `{"version": "2", "fail_init": true,
-//! "audit": true}`.
+//! "audit": true, "key": "k"}`.
+//!
+//! With `"key"` it is a `keyed-router` that asks for that (integer) column: `route-key`
+//! refuses each statement that names it with what it was given (`P0001`, "route-key: …"),
+//! asks for `route` when there is no key or the first value is 0, and traps at 666.
 
 // The generated glue for `after-query` takes the flattened outcome as a dozen arguments.
 #![allow(clippy::too_many_arguments)]
 
 wit_bindgen::generate!({
     path: "../../../wit",
-    world: "router",
+    world: "keyed-router",
 });
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -21,6 +25,8 @@ use pgdog::router::types::{
 };
 
 static AUDIT: AtomicBool = AtomicBool::new(false);
+/// The column `key-request` names, from the config's `key`.
+static KEY: Mutex<Option<String>> = Mutex::new(None);
 /// Memory kept alive by `eat`, so the allocator cannot give it back.
 static HOARD: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
 
@@ -35,6 +41,7 @@ impl Guest for Chaos {
         }
         let audit = config["audit"].as_bool() == Some(true);
         AUDIT.store(audit, Ordering::Relaxed);
+        *KEY.lock().unwrap() = config["key"].as_str().map(str::to_string);
         Ok(PluginInfo {
             version: config["version"].as_str().unwrap_or("1").to_string(),
             wants_after_query: audit,
@@ -160,6 +167,31 @@ impl Guest for Chaos {
                 }
                 Decision::Pass
             }
+        }
+    }
+
+    fn key_request() -> Option<KeyRequest> {
+        let column = KEY.lock().unwrap().clone()?;
+        Some(KeyRequest {
+            column,
+            key_type: KeyType::Integer,
+        })
+    }
+
+    fn route_key(key: Option<FoundKey>) -> Option<Decision> {
+        let key = key?;
+        let first = match &key.keys.keys {
+            PlacedKeyValues::One(one) => Some(&one.value),
+            PlacedKeyValues::Many(many) => many.first().map(|placed| &placed.value),
+        };
+        match first {
+            Some(KeyValue::Key(ShardKey::Integer(0))) => None,
+            Some(KeyValue::Key(ShardKey::Integer(666))) => panic!("chaos: route-key told to trap"),
+            _ => Some(Decision::Reject(Reject {
+                sqlstate: "P0001".into(),
+                message: format!("route-key: {key:?}"),
+                detail: None,
+            })),
         }
     }
 
