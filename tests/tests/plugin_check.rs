@@ -47,6 +47,21 @@ fn prints_each_decision() {
         "{text}"
     );
     assert!(text.contains("rewrite to \"SELECT 2\""), "{text}");
+    // It names no key, so it is not called through `route-key`.
+    assert!(!text.contains("keyed:"), "{text}");
+    // With a key it is, and says so; a statement naming the key is decided there.
+    let (out, text) = check(&[
+        wasm.to_str().unwrap(),
+        "--plugin-config",
+        r#"{"key": "k"}"#,
+        "SELECT * FROM t WHERE k = 5",
+    ]);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("keyed: route-key is called with the placed values of k (integer)"),
+        "{text}"
+    );
+    assert!(text.contains("route-key: FoundKey"), "{text}");
     // A failing call is reported, and the exit code says so.
     let (out, text) = check(&[wasm.to_str().unwrap(), "/* chaos: trap */ SELECT 1"]);
     assert_eq!(out.status.code(), Some(1), "{text}");

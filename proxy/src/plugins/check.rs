@@ -69,6 +69,9 @@ pub fn run(check: Check) -> Result<bool, String> {
                 "no"
             }
         );
+        if let Some(key) = plugin.routing_key() {
+            println!("keyed: route-key is called with the placed values of {key}");
+        }
         let params = Params::default();
         let ctx = Context {
             database: "check",

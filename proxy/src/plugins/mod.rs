@@ -153,6 +153,11 @@ pub trait Plugin: Send + Sync {
     fn wants_after_query(&self) -> bool {
         false
     }
+    /// The key a `keyed-router` plugin asked to be called with (`route-key`), described:
+    /// `aid (integer)`. Shown by `pgdog plugin check`.
+    fn routing_key(&self) -> Option<String> {
+        None
+    }
     /// Reports how a statement went. Called off the client's path.
     fn after_query(&self, _event: AfterQuery) -> BoxFuture<'_, ()> {
         Box::pin(async {})

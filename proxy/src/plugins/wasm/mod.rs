@@ -75,6 +75,8 @@ pub struct WasmPlugin {
     hash: String,
     stats: Stats,
     wants_after_query: bool,
+    /// What the first instance's `key-request` named, described (see `routing_key`).
+    routing_key: Option<String>,
     pre: InstancePre<HostState>,
     exports: bindings::RouterIndices,
     /// Where to find `key-request` and `route-key` in a `keyed-router` component.
@@ -174,6 +176,7 @@ impl WasmPlugin {
             hash,
             stats: Stats::default(),
             wants_after_query: false,
+            routing_key: None,
             pre,
             exports,
             keyed,
@@ -189,6 +192,14 @@ impl WasmPlugin {
         let (first, info) = plugin.instantiate().map_err(at_load)?;
         let _ = plugin.identity.version.set(info.version);
         plugin.wants_after_query = info.wants_after_query;
+        plugin.routing_key = first.key.as_ref().map(|key| {
+            let ty = match key.request.key_type {
+                wit::KeyType::Integer => "integer",
+                wit::KeyType::Text => "text",
+                wit::KeyType::Uuid => "uuid",
+            };
+            format!("{} ({ty})", key.request.column)
+        });
         let mut ready = vec![first];
         for _ in 1..prefill() {
             ready.push(plugin.instantiate().map_err(at_load)?.0);
@@ -388,6 +399,10 @@ impl Plugin for WasmPlugin {
 
     fn wants_after_query(&self) -> bool {
         self.wants_after_query
+    }
+
+    fn routing_key(&self) -> Option<String> {
+        self.routing_key.clone()
     }
 
     fn after_query(&self, event: AfterQuery) -> BoxFuture<'_, ()> {
