@@ -19,7 +19,7 @@ pub use client::{
 };
 pub use config::{toml_str, Config};
 pub use fixture::{ProxyEnv, ServerHandle};
-pub use plugins::{plugin_native, plugin_toml, plugin_wasm};
+pub use plugins::{placed_integer_key, plugin_native, plugin_toml, plugin_wasm};
 pub use proxy::Pgdog;
 pub use server::{quote_ident, quote_literal, shared_server, PasswordKind, PgServer, Tenant};
 pub use shards::{counts_of, first_value, ids_in, rows_of, sharded_env, text_rows, ShardedEnv};

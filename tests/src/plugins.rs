@@ -99,6 +99,14 @@ pub fn plugin_toml(name: &str, path: &Path, config: &str, extra: &str) -> String
     )
 }
 
+/// How a wasm plugin's `{:?}` prints the `placed-key` pgDog gives integer key `k` among
+/// `shards` shards: the value and the shard pgDog's own hash puts it in.
+pub fn placed_integer_key(k: i64, shards: usize) -> String {
+    use pgdog::router::hash::{shard_for, KeyType, KeyValue};
+    let shard = shard_for(&KeyValue::Int(k), KeyType::BigInt, shards);
+    format!("PlacedKey {{ value: KeyValue::Key(ShardKey::Integer({k})), shard: Some({shard}) }}")
+}
+
 /// Builds the native (C ABI) plugin whose C source is `source` (relative to the workspace,
 /// e.g. `plugins/c-guard/guard.c`) into a shared library with the system C compiler,
 /// against `plugin-sdk/c/pgdog_plugin.h`. `defines` become `-D` flags and part of the file

@@ -283,12 +283,7 @@ async fn placed_keys_carry_the_shard_pgdogs_hash_gives_each_value() {
     // The keys land on more than one shard, so a wrong shard count or hash shows.
     let ids = [1i64, 2, 3, 4, 5];
     assert!(ids.iter().any(|&k| integer(k) != integer(1)));
-    let placed = |k: i64| {
-        format!(
-            "PlacedKey {{ value: KeyValue::Key(ShardKey::Integer({k})), shard: Some({}) }}",
-            integer(k)
-        )
-    };
+    let placed = |k: i64| pgdog_tests::placed_integer_key(k, 3);
     let answer = keys(
         &client,
         "/* chaos: placed integer */ SELECT k FROM t WHERE k IN ($1, 2, ' 3 ', 4, 5, NULL, abs(1))",

@@ -4,10 +4,12 @@
 //! `route`. The plugin is `tests/plugins/chaos` with `"key": "k"`, whose `route-key`
 //! refuses with what it was given, so the client sees exactly what the plugin saw.
 
-use pgdog::router::hash::{shard_for, KeyType, KeyValue};
-use pgdog_tests::{connect, describe, plugin_toml, plugin_wasm, sharded_env, sqlstate};
+use pgdog_tests::{
+    connect, describe, first_value, placed_integer_key, plugin_toml, plugin_wasm, sharded_env,
+    sqlstate,
+};
 use tokio_postgres::types::ToSql;
-use tokio_postgres::{Client, SimpleQueryMessage};
+use tokio_postgres::Client;
 
 /// The message of the error `sql` ends with, after checking its SQLSTATE.
 async fn refusal(client: &Client, sql: &str, params: &[&(dyn ToSql + Sync)], code: &str) -> String {
@@ -22,21 +24,6 @@ async fn refusal(client: &Client, sql: &str, params: &[&(dyn ToSql + Sync)], cod
         describe(&err)
     );
     err.as_db_error().unwrap().message().to_string()
-}
-
-/// The first column of the first row of a simple query.
-async fn first_value(client: &Client, sql: &str) -> String {
-    let messages = client
-        .simple_query(sql)
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {}", describe(&e)));
-    messages
-        .iter()
-        .find_map(|m| match m {
-            SimpleQueryMessage::Row(row) => Some(row.get(0).unwrap_or("NULL").to_string()),
-            _ => None,
-        })
-        .unwrap_or_else(|| panic!("{sql}: no row"))
 }
 
 #[tokio::test]
@@ -55,13 +42,7 @@ async fn route_key_gets_the_placed_key_and_falls_back_to_route() {
     )
     .await;
     let client = connect(&env.url).await;
-    let shard = |k: i64| shard_for(&KeyValue::Int(k), KeyType::BigInt, 3);
-    let placed = |k: i64| {
-        format!(
-            "PlacedKey {{ value: KeyValue::Key(ShardKey::Integer({k})), shard: Some({}) }}",
-            shard(k)
-        )
-    };
+    let placed = |k: i64| placed_integer_key(k, 3);
 
     // A bound parameter in WHERE, resolved and hashed by pgDog before the call.
     let answer = refusal(&client, "SELECT v FROM t WHERE k = $1", &[&7i64], "P0001").await;
