@@ -34,8 +34,9 @@ pub trait Plugin: Sized + 'static {
 
     /// Decides a statement from the values of the key [`Plugin::key_request`] names, as
     /// `Statement::placed_keys` would read them (WHERE before INSERT), without the
-    /// statement or context: the cheap call, several times faster than `route` because
-    /// nothing is lent and nothing is asked of pgDog. `key` is `None` when the statement
+    /// statement or context: the cheap call, since nothing is lent and nothing is asked of
+    /// pgDog (for tenant-router, 4,000 instructions of pgDog's per statement instead of
+    /// 6,900 through `route`). `key` is `None` when the statement
     /// names the column in neither place. Answer `None` to have pgDog call
     /// [`Plugin::route`] instead, for the statements the key alone cannot decide; that is
     /// the default.
