@@ -92,3 +92,40 @@ start_postgres() {
 
 # su_sql SQL: runs SQL as postgres on the server start_postgres started.
 su_sql() { "$PSQL" -X -q -At -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PGPORT" -U postgres -d postgres -c "$1"; }
+
+# pgbouncer_ini NAME MODE POOL_SIZE PORT: writes $WORK/pgbouncer-NAME.ini for the bench
+# database on $PGPORT, md5 users from $WORK/userlist.txt, its log and pid file in $WORK,
+# readable by the user PgBouncer runs as. run.sh and instructions.sh both use it, so the
+# PgBouncer they measure is configured alike.
+pgbouncer_ini() {
+    local name=$1 mode=$2 size=$3 port=$4
+    cat >"$WORK/pgbouncer-$name.ini" <<EOF
+[databases]
+bench = host=127.0.0.1 port=$PGPORT dbname=bench
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = $port
+unix_socket_dir =
+auth_type = md5
+auth_file = $WORK/userlist.txt
+pool_mode = $mode
+default_pool_size = $size
+max_client_conn = 200
+logfile = $WORK/pgbouncer-$name.log
+pidfile = $WORK/pgbouncer-$name.pid
+ignore_startup_parameters = extra_float_digits
+EOF
+    if [[ ${#AS_PG[@]} -gt 0 ]]; then chown postgres: "$WORK"/pgbouncer-"$name".* "$WORK/userlist.txt"; fi
+}
+
+# pgbouncer_bin: sets PGBOUNCER, installing Debian's package (as root) when it is missing.
+pgbouncer_bin() {
+    PGBOUNCER=$(command -v pgbouncer || true)
+    [[ -z $PGBOUNCER && -x /usr/sbin/pgbouncer ]] && PGBOUNCER=/usr/sbin/pgbouncer
+    [[ -n $PGBOUNCER ]] && return 0
+    [[ $(id -u) == 0 ]] || { echo "error: pgbouncer missing and not root: apt-get install pgbouncer" >&2; return 1; }
+    echo "installing pgbouncer" >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y pgbouncer >/dev/null 2>&1 ||
+        { apt-get update >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y pgbouncer >/dev/null; }
+    PGBOUNCER=/usr/sbin/pgbouncer
+}

@@ -34,15 +34,7 @@ die() { log "error: $*"; exit 1; }
 # --- tools (PostgreSQL binaries: PATH, else the newest Debian dir; see lib.sh) ---
 pg_tools
 
-PGBOUNCER=$(command -v pgbouncer || true)
-[[ -z $PGBOUNCER && -x /usr/sbin/pgbouncer ]] && PGBOUNCER=/usr/sbin/pgbouncer
-if [[ -z $PGBOUNCER ]]; then
-    log "installing pgbouncer"
-    [[ $(id -u) == 0 ]] || die "pgbouncer missing and not root: apt-get install pgbouncer"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y pgbouncer >/dev/null 2>&1 ||
-        { apt-get update >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y pgbouncer >/dev/null; }
-    PGBOUNCER=/usr/sbin/pgbouncer
-fi
+pgbouncer_bin
 # Debian's package may start its own instance; we run ours on free ports.
 
 if [[ -z ${PGDOG_BIN:-} ]]; then
@@ -92,23 +84,7 @@ printf '"bench" "%s"\n' "$MD5" >"$WORK/userlist.txt"
 start_pgbouncer() { # name mode pool_size -> sets BOUNCER_PORT
     local name=$1 mode=$2 size=$3 port
     port=$(port)
-    cat >"$WORK/pgbouncer-$name.ini" <<EOF
-[databases]
-bench = host=127.0.0.1 port=$PGPORT dbname=bench
-[pgbouncer]
-listen_addr = 127.0.0.1
-listen_port = $port
-unix_socket_dir =
-auth_type = md5
-auth_file = $WORK/userlist.txt
-pool_mode = $mode
-default_pool_size = $size
-max_client_conn = 200
-logfile = $WORK/pgbouncer-$name.log
-pidfile = $WORK/pgbouncer-$name.pid
-ignore_startup_parameters = extra_float_digits
-EOF
-    [[ ${#AS_PG[@]} -gt 0 ]] && chown postgres: "$WORK"/pgbouncer-"$name".* "$WORK/userlist.txt"
+    pgbouncer_ini "$name" "$mode" "$size" "$port"
     # -d: daemonise, so the pid file holds PgBouncer's own pid (not runuser's).
     "${AS_PG[@]}" "$PGBOUNCER" -d "$WORK/pgbouncer-$name.ini" ||
         die "pgbouncer ($name) failed: $(cat "$WORK/pgbouncer-$name.log" 2>/dev/null)"

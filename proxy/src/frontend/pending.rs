@@ -108,6 +108,25 @@ impl Pending {
         self.skipping
     }
 
+    /// [`Pending::push`] of `Entry::Forward(kind)`, the entry of nearly every message on
+    /// the pass-through path: inlined, and only the first test when nothing is being
+    /// skipped or copied in.
+    #[inline]
+    pub fn forward(&mut self, kind: Kind) {
+        if self.skipping || self.copy_in {
+            if kind == Kind::Sync {
+                // PostgreSQL ignores a Sync in copy-in mode; otherwise it ends the skipping.
+                if self.copy_in {
+                    return;
+                }
+                self.skipping = false;
+            } else if self.skipping {
+                return;
+            }
+        }
+        self.queue.push_back(Entry::Forward(kind));
+    }
+
     pub fn push(&mut self, entry: Entry, client_out: &mut BytesMut) {
         match entry {
             Entry::CopyEnd => self.copy_in = false,
@@ -212,27 +231,29 @@ impl Pending {
         if self.skipping || self.copy_in {
             return false;
         }
-        let mut syncs = 0;
-        for entry in &self.queue {
-            match entry {
-                Entry::Forward(Kind::Sync | Kind::Query) => syncs += 1,
-                Entry::Forward(_) => {}
-                // Swallowed replies must be cut out and local answers placed between them.
-                Entry::Swallow(_) | Entry::Local(_) | Entry::CopyEnd => return false,
-            }
-        }
+        // The queue as its two slices: iterating a VecDeque directly, or clearing it through
+        // `clear` (which walks it to drop every entry), cost more than the rest of settling.
+        let (head, tail) = self.queue.as_slices();
+        let (Some(head_scan), Some(tail_scan)) = (scan_plain(head), scan_plain(tail)) else {
+            return false;
+        };
         let ends_with_sync = matches!(
             self.queue.back(),
             Some(Entry::Forward(Kind::Sync | Kind::Query))
         );
-        if syncs != ready || !ends_with_sync {
+        if head_scan.syncs + tail_scan.syncs != ready || !ends_with_sync {
             return false;
         }
         // No error came back, so every named Parse in the batch succeeded.
-        for entry in self.queue.drain(..) {
-            if let Entry::Forward(Kind::Parse(Some(id))) = entry {
-                parses.done.push(id);
+        if head_scan.named_parses || tail_scan.named_parses {
+            for entry in self.queue.drain(..) {
+                if let Entry::Forward(Kind::Parse(Some(id))) = entry {
+                    parses.done.push(id);
+                }
             }
+        } else {
+            // Only `Forward` entries, which own nothing: popping them is all clearing takes.
+            while self.queue.pop_back().is_some() {}
         }
         true
     }
@@ -276,6 +297,31 @@ impl Pending {
         self.skipping = false;
         self.copy_in = false;
     }
+}
+
+/// What [`Pending::settle_plain`] needs to know of a run of entries.
+struct PlainScan {
+    /// Entries a ReadyForQuery answers.
+    syncs: usize,
+    named_parses: bool,
+}
+
+/// `None` when an entry is not the client's own message (a swallowed reply must be cut out
+/// and a local answer placed between replies, so the reply cannot go out whole).
+fn scan_plain(entries: &[Entry]) -> Option<PlainScan> {
+    let mut scan = PlainScan {
+        syncs: 0,
+        named_parses: false,
+    };
+    for entry in entries {
+        match entry {
+            Entry::Forward(Kind::Sync | Kind::Query) => scan.syncs += 1,
+            Entry::Forward(Kind::Parse(Some(_))) => scan.named_parses = true,
+            Entry::Forward(_) => {}
+            Entry::Swallow(_) | Entry::Local(_) | Entry::CopyEnd => return None,
+        }
+    }
+    Some(scan)
 }
 
 #[cfg(test)]
@@ -451,6 +497,41 @@ mod tests {
         p.on_server(b"Z", &mut out, &mut unprepared);
         assert!(p.is_idle(), "the server can go back to the pool");
         assert_eq!(&out[..], b"EZ");
+    }
+
+    /// The pass-through path's `forward` must leave the queue exactly as `push` of the same
+    /// entry would, in every state the server can be in.
+    #[test]
+    fn forward_is_push_of_a_forward_entry() {
+        let kinds = [
+            Kind::Parse(None),
+            Kind::Bind,
+            Kind::Describe,
+            Kind::Execute,
+            Kind::Close,
+            Kind::Sync,
+            Kind::Query,
+        ];
+        for (skipping, copy_in) in [(false, false), (true, false), (false, true), (true, true)] {
+            for kind in kinds {
+                let start = || Pending {
+                    queue: VecDeque::from([Entry::Forward(Kind::Execute)]),
+                    skipping,
+                    copy_in,
+                };
+                let (mut pushed, mut forwarded) = (start(), start());
+                let mut out = BytesMut::new();
+                pushed.push(Entry::Forward(kind), &mut out);
+                forwarded.forward(kind);
+                let state = |p: &Pending| (p.queue.clone(), p.skipping, p.copy_in);
+                assert_eq!(
+                    state(&forwarded),
+                    state(&pushed),
+                    "{kind:?} with skipping={skipping} copy_in={copy_in}"
+                );
+                assert!(out.is_empty());
+            }
+        }
     }
 
     #[test]

@@ -155,29 +155,47 @@ pub struct PlainReply {
 /// to the caller's message-by-message path, as is anything still arriving. Reads only the
 /// five header bytes of each message.
 pub fn plain_reply(buf: &[u8]) -> Option<PlainReply> {
-    let mut at = 0;
+    let mut rest = buf;
     let mut ready = 0;
     let mut status = 0;
     let mut ends_ready = false;
-    while at < buf.len() {
-        let rest = &buf[at..];
-        let Ok(Some(total)) = super::frame_len(rest) else {
+    // Every reply to every query passes here: the header is matched in place (one length
+    // check) and its tag looked up in a table instead of a match over a dozen tags.
+    while let [tag, a, b, c, d, ..] = *rest {
+        let len = u32::from_be_bytes([a, b, c, d]) as usize;
+        if !(4..=super::MAX_MESSAGE_LEN).contains(&len) || rest.len() - 1 < len {
             return None;
-        };
-        let tag = rest[0];
-        match tag {
-            b'Z' => {
+        }
+        match PLAIN_TAGS[tag as usize] {
+            PLAIN => ends_ready = false,
+            READY if len >= 5 => {
                 ready += 1;
-                status = *rest[..total].get(5)?;
+                status = rest[5];
+                ends_ready = true;
             }
-            b'1' | b'2' | b'3' | b'T' | b'n' | b't' | b'D' | b'C' | b'I' | b's' | b'N' | b'A' => {}
             _ => return None,
         }
-        ends_ready = tag == b'Z';
-        at += total;
+        rest = &rest[1 + len..];
     }
-    ends_ready.then_some(PlainReply { ready, status })
+    (rest.is_empty() && ends_ready).then_some(PlainReply { ready, status })
 }
+
+const PLAIN: u8 = 1;
+const READY: u8 = 2;
+/// How [`plain_reply`] takes each message tag: replies to Parse, Bind, Close, Describe,
+/// Execute and Query (rows, completions, notices, notifications) are `PLAIN`,
+/// ReadyForQuery is `READY`, anything else (errors, ParameterStatus, COPY) is 0.
+static PLAIN_TAGS: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let plain = *b"123TntDCIsNA";
+    let mut i = 0;
+    while i < plain.len() {
+        table[plain[i] as usize] = PLAIN;
+        i += 1;
+    }
+    table[b'Z' as usize] = READY;
+    table
+};
 
 #[cfg(test)]
 mod tests {

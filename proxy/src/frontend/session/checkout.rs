@@ -129,14 +129,11 @@ impl Session {
                     .push(Entry::Swallow(Kind::Query), &mut self.cout);
             }
         }
-        let mut slot = self.slot.lock().unwrap_or_else(|e| e.into_inner());
-        slot.clear();
-        slot.push(Target {
+        self.slot.set_one(Target {
             addr: server.peer,
             pid: server.backend_key.0,
             secret: server.backend_key.1,
         });
-        drop(slot);
         if let Some(begin) = self.deferred_begin.take() {
             // The client's BEGIN, answered by pgDog earlier, now opens the transaction on
             // the shard the transaction reached.

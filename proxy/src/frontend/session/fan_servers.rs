@@ -32,14 +32,12 @@ impl Session {
         // Every shard the transaction has reached now holds its BEGIN.
         self.deferred_begin = None;
         // A cancel reaches every shard the statement may be running on.
-        let mut slot = self.slot.lock().unwrap_or_else(|e| e.into_inner());
-        slot.clear();
-        slot.extend(self.fan.iter().map(|(_, server)| super::Target {
-            addr: server.peer,
-            pid: server.backend_key.0,
-            secret: server.backend_key.1,
-        }));
-        drop(slot);
+        self.slot
+            .set_many(self.fan.iter().map(|(_, server)| super::Target {
+                addr: server.peer,
+                pid: server.backend_key.0,
+                secret: server.backend_key.1,
+            }));
         Ok(())
     }
 

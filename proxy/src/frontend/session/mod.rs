@@ -240,13 +240,18 @@ impl Session {
         let mut shutdown_seen = false;
         loop {
             let ready = self.sendable();
-            if ready == self.cout.len() && ready > 0 {
-                send::send_all(&mut self.client, &self.cout).await?;
-                self.cout.clear();
-                self.sent(ready);
-            } else if ready > 0 {
-                let out = self.cout.split_to(ready);
-                send::send_all(&mut self.client, &out).await?;
+            if ready > 0 {
+                // Nearly always the socket takes the whole reply at once; only a short
+                // write builds the future that waits for room.
+                let sent = send::send_now(&self.client, &self.cout[..ready])?;
+                if sent < ready {
+                    send::send_all(&mut self.client, &self.cout[sent..ready]).await?;
+                }
+                if ready == self.cout.len() {
+                    self.cout.clear();
+                } else {
+                    bytes::Buf::advance(&mut self.cout, ready);
+                }
                 self.sent(ready);
             }
             if self.server_lost {
@@ -370,7 +375,12 @@ impl Session {
         }
         if !self.sout.is_empty() {
             if let Some(server) = self.server.as_deref_mut() {
-                if let Err(err) = send::send_all(&mut server.stream, &self.sout).await {
+                let written = match send::send_now(&server.stream, &self.sout) {
+                    Ok(n) if n == self.sout.len() => Ok(()),
+                    Ok(n) => send::send_all(&mut server.stream, &self.sout[n..]).await,
+                    Err(err) => Err(err),
+                };
+                if let Err(err) = written {
                     if self.retry().await {
                         return Ok(Flow::Continue);
                     }

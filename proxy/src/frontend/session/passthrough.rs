@@ -12,7 +12,7 @@
 
 use bytes::Buf;
 
-use super::super::pending::{Entry, Kind};
+use super::super::pending::Kind;
 use super::Session;
 use crate::wire::frontend::may_open_with;
 use crate::wire::{begin, finish, frame_len};
@@ -42,7 +42,7 @@ impl Session {
             let frame = &frame[..len];
             if let Some(kind) = plain_kind(frame) {
                 self.sout.extend_from_slice(frame);
-                self.pending.push(Entry::Forward(kind), &mut self.cout);
+                self.pending.forward(kind);
             } else if !self.bind_prepared(frame) {
                 break;
             }
@@ -120,8 +120,7 @@ impl Session {
         self.sout.extend_from_slice(&[0]);
         self.sout.extend_from_slice(&after_portal[name_end + 1..]);
         finish(&mut self.sout, at);
-        self.pending
-            .push(Entry::Forward(Kind::Bind), &mut self.cout);
+        self.pending.forward(Kind::Bind);
         true
     }
 }

@@ -29,9 +29,15 @@ impl Session {
         if self.audit.is_none() {
             if let Some(reply) = backend::plain_reply(&server.rbuf) {
                 if self.pending.settle_plain(reply.ready, &mut parses) {
-                    self.cout.extend_from_slice(&server.rbuf);
                     server.status = reply.status;
-                    at = server.rbuf.len();
+                    if self.cout.is_empty() {
+                        // The reply goes out as it came in: the buffers trade places instead
+                        // of the reply being copied (the read buffer gets the emptied one).
+                        std::mem::swap(&mut self.cout, &mut server.rbuf);
+                    } else {
+                        self.cout.extend_from_slice(&server.rbuf);
+                        at = server.rbuf.len();
+                    }
                 }
             }
         }
@@ -125,7 +131,7 @@ impl Session {
     }
 
     pub(super) fn clear_slot(&self) {
-        self.slot.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        self.slot.clear();
     }
 
     /// After the client is gone: make its server safe for the next client, or close it.
