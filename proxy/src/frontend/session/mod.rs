@@ -346,6 +346,10 @@ impl Session {
                 }
             }
             self.pass_through();
+            if self.crbuf.is_empty() {
+                // The usual end: the pass-through path took the whole batch.
+                break;
+            }
             let msg = match split_message(&mut self.crbuf) {
                 Ok(Some(msg)) => msg,
                 Ok(None) => break,
