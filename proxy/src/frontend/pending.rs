@@ -129,13 +129,14 @@ impl Pending {
 
     pub fn push(&mut self, entry: Entry, client_out: &mut BytesMut) {
         match entry {
+            // One rule for the client's own messages, whichever way they are queued.
+            Entry::Forward(kind) => return self.forward(kind),
             Entry::CopyEnd => self.copy_in = false,
-            Entry::Forward(Kind::Sync) if self.copy_in => return,
             _ => {}
         }
         if self.skipping {
             match entry {
-                Entry::Forward(Kind::Sync) | Entry::Swallow(Kind::Sync) => self.skipping = false,
+                Entry::Swallow(Kind::Sync) => self.skipping = false,
                 // Everything else, a simple Query included, is read and dropped by the
                 // server until Sync: no reply will come for it.
                 _ => return,
@@ -499,10 +500,11 @@ mod tests {
         assert_eq!(&out[..], b"EZ");
     }
 
-    /// The pass-through path's `forward` must leave the queue exactly as `push` of the same
-    /// entry would, in every state the server can be in.
+    /// The client's own messages follow PostgreSQL: after an error everything but Sync is
+    /// dropped until Sync, and in copy-in mode a Sync is ignored; queued through `push` or
+    /// through the pass-through path's `forward` alike.
     #[test]
-    fn forward_is_push_of_a_forward_entry() {
+    fn forwarded_messages_follow_skipping_and_copy_in() {
         let kinds = [
             Kind::Parse(None),
             Kind::Bind,
@@ -519,16 +521,23 @@ mod tests {
                     skipping,
                     copy_in,
                 };
+                let sync = kind == Kind::Sync;
+                let queued = if sync { !copy_in } else { !skipping };
+                // Only a Sync the server reads (not in copy-in mode) ends the skipping.
+                let still_skipping = skipping && (!sync || copy_in);
                 let (mut pushed, mut forwarded) = (start(), start());
                 let mut out = BytesMut::new();
                 pushed.push(Entry::Forward(kind), &mut out);
                 forwarded.forward(kind);
-                let state = |p: &Pending| (p.queue.clone(), p.skipping, p.copy_in);
-                assert_eq!(
-                    state(&forwarded),
-                    state(&pushed),
-                    "{kind:?} with skipping={skipping} copy_in={copy_in}"
-                );
+                for p in [&pushed, &forwarded] {
+                    let what = format!("{kind:?} with skipping={skipping} copy_in={copy_in}");
+                    assert_eq!(p.queue.len(), 1 + usize::from(queued), "{what}");
+                    if queued {
+                        assert_eq!(p.queue.back(), Some(&Entry::Forward(kind)), "{what}");
+                    }
+                    assert_eq!(p.skipping, still_skipping, "{what}");
+                    assert_eq!(p.copy_in, copy_in, "{what}");
+                }
                 assert!(out.is_empty());
             }
         }
