@@ -19,13 +19,14 @@ mod retry;
 mod send;
 mod server;
 mod shard;
+mod wait;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tracing::{debug, info, warn};
 
@@ -41,6 +42,7 @@ use crate::router::route::Override;
 use crate::wire::backend::{ready_for_query, CLOSE_COMPLETE, PARSE_COMPLETE};
 use crate::wire::frontend::{self, Parse};
 use crate::wire::{backend, split_message, ErrorResponse, Message};
+use wait::Event;
 
 /// Reads reserve at least this much room first, so a large result is read in few syscalls.
 const READ_CHUNK: usize = 16 * 1024;
@@ -64,6 +66,8 @@ pub struct Session {
     params: ClientParams,
     key: (i32, i32),
     slot: Slot,
+    /// Whether the task is still registered for the client's data (see `wait`).
+    client_watch: wait::ClientWatch,
     /// pgDog itself answered an extended-protocol message with an error: like PostgreSQL,
     /// ignore the client's messages until its Sync.
     skip_until_sync: bool,
@@ -119,12 +123,6 @@ pub struct Session {
     audit: Option<Box<audit::Audit>>,
 }
 
-enum Event {
-    Client(std::io::Result<usize>),
-    Server(std::io::Result<usize>),
-    Shutdown,
-}
-
 enum Flow {
     Continue,
     Exit,
@@ -176,6 +174,7 @@ impl Session {
             statements: ClientStatements::default(),
             key,
             slot,
+            client_watch: wait::ClientWatch::default(),
             skip_until_sync: false,
             shard: 0,
             deferred_begin: None,
@@ -266,27 +265,15 @@ impl Session {
                 return Ok(());
             }
             reserve(&mut self.crbuf);
-            let event = match self.server.as_deref_mut() {
-                Some(server) => {
-                    reserve(&mut server.rbuf);
-                    // Biased: polled in order, which skips the random draw select! makes per
-                    // turn; each branch only completes when its socket has data anyway.
-                    tokio::select! {
-                        biased;
-                        r = server.stream.read_buf(&mut server.rbuf) => Event::Server(r),
-                        r = self.client.read_buf(&mut self.crbuf) => Event::Client(r),
-                        // In transaction mode the boundary check at the top of the loop
-                        // sees a shutdown as soon as the server goes back; only session
-                        // mode, which keeps its server, must wake up for it.
-                        _ = &mut changed, if !shutdown_seen && self.login.mode == PoolerMode::Session => Event::Shutdown,
-                    }
-                }
-                None => tokio::select! {
-                    biased;
-                    r = self.client.read_buf(&mut self.crbuf) => Event::Client(r),
-                    _ = &mut changed, if !shutdown_seen => Event::Shutdown,
-                },
-            };
+            if let Some(server) = self.server.as_deref_mut() {
+                reserve(&mut server.rbuf);
+            }
+            // In transaction mode the boundary check at the top of the loop sees a shutdown
+            // as soon as the server goes back; only a session holding its server (session
+            // mode) must wake up for it.
+            let watch_shutdown =
+                !shutdown_seen && (self.server.is_none() || self.login.mode == PoolerMode::Session);
+            let event = self.next_event(&mut changed, watch_shutdown).await;
             match event {
                 Event::Shutdown => shutdown_seen = true,
                 Event::Client(Ok(0)) => return Ok(()),

@@ -1,0 +1,237 @@
+//! Waiting for the session's next event: data from its server, data from its client, or
+//! (while nothing else can see it) pgDog shutting down.
+//!
+//! One hand-written poll instead of `select!` over `read_buf` futures: it polls the same
+//! sockets in the same order, with tokio's own readiness and cooperative budget, but
+//! builds no future per socket per turn.
+//!
+//! It also skips re-registering for the client's data when the registration made while
+//! the server ran the query still stands. Per transaction the session sleeps twice: for
+//! the server's reply (watching the client too) and then for the client's next request.
+//! The second wait needs no new registration: the client's from the first has not fired,
+//! and tokio keeps a read waker until it fires. Checking that costs one atomic load
+//! instead of a locked registration (callgrind: about 80 instructions per transaction).
+
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::task::{ready, Context, Poll, Waker};
+
+use bytes::BytesMut;
+use tokio::io::{AsyncRead, Interest, ReadBuf};
+use tokio::net::TcpStream;
+
+use super::Session;
+use crate::frontend::stop::StopWait;
+
+pub(super) enum Event {
+    Client(io::Result<usize>),
+    Server(io::Result<usize>),
+    Shutdown,
+}
+
+/// Whether the session's task is registered to be woken by the client's data.
+///
+/// Set when a read of the client returned Pending for lack of data (not for lack of
+/// cooperative budget, which registers nothing with the socket): tokio then holds the
+/// task's waker in the socket's read slot until data, end of stream or an error arrives.
+/// Any of those first sets the socket's readiness, which the check reads; a read of the
+/// client that returns anything ends the registration's use. Only [`Session::poll_event`]
+/// reads the client after login, so nothing else can consume the registration unseen.
+#[derive(Default)]
+pub(super) struct ClientWatch {
+    /// The waker the registration holds, while it stands.
+    armed: Option<Waker>,
+}
+
+impl ClientWatch {
+    /// True when the client's socket has nothing new and the task is still registered for
+    /// it, so polling it again would only repeat the registration.
+    fn stands(&self, client: &tokio::net::TcpStream, cx: &Context<'_>) -> bool {
+        let Some(waker) = &self.armed else {
+            return false;
+        };
+        // `try_io` runs the closure only when tokio has seen readiness; it does no I/O.
+        waker.will_wake(cx.waker()) && client.try_io(Interest::READABLE, || Ok(())).is_err()
+    }
+
+    /// A read of the client returned Pending in `cx`.
+    fn pending(&mut self, cx: &Context<'_>) {
+        // Pending for lack of budget registers nothing with the socket: the budget is
+        // spent then, and tokio wakes the task again to poll once more.
+        if !tokio::task::coop::has_budget_remaining() {
+            self.armed = None;
+        } else if !self.armed.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+            self.armed = Some(cx.waker().clone());
+        }
+    }
+}
+
+impl Session {
+    /// The next event: the server's data first, then the client's, then a shutdown when
+    /// `watch_shutdown` (`shutdown` is the session's wait on pgDog stopping).
+    pub(super) async fn next_event(
+        &mut self,
+        shutdown: &mut Pin<&mut StopWait<'_>>,
+        watch_shutdown: bool,
+    ) -> Event {
+        std::future::poll_fn(|cx| self.poll_event(cx, shutdown, watch_shutdown)).await
+    }
+
+    fn poll_event(
+        &mut self,
+        cx: &mut Context<'_>,
+        shutdown: &mut Pin<&mut StopWait<'_>>,
+        watch_shutdown: bool,
+    ) -> Poll<Event> {
+        if let Some(server) = self.server.as_deref_mut() {
+            if let Poll::Ready(read) = poll_read_into(&mut server.stream, cx, &mut server.rbuf) {
+                return Poll::Ready(Event::Server(read));
+            }
+        }
+        if !self.client_watch.stands(&self.client, cx) {
+            match poll_read_into(&mut self.client, cx, &mut self.crbuf) {
+                Poll::Ready(read) => {
+                    self.client_watch.armed = None;
+                    return Poll::Ready(Event::Client(read));
+                }
+                Poll::Pending => self.client_watch.pending(cx),
+            }
+        }
+        if watch_shutdown && shutdown.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(Event::Shutdown);
+        }
+        Poll::Pending
+    }
+}
+
+/// Reads what `stream` has into the spare room of `buf` (which must have some): the bytes
+/// read, 0 at end of stream. What `read_buf` does, without its future.
+fn poll_read_into(
+    stream: &mut TcpStream,
+    cx: &mut Context<'_>,
+    buf: &mut BytesMut,
+) -> Poll<io::Result<usize>> {
+    debug_assert!(
+        buf.capacity() > buf.len(),
+        "no room: a read of 0 would look like end of stream"
+    );
+    let spare = buf.spare_capacity_mut();
+    let start = spare.as_ptr();
+    let mut read = ReadBuf::uninit(spare);
+    ready!(Pin::new(stream).poll_read(cx, &mut read))?;
+    let filled = read.filled();
+    // A reader may only fill the buffer it was given, never swap in another one.
+    assert_eq!(filled.as_ptr(), start.cast(), "read into a foreign buffer");
+    let n = filled.len();
+    // SAFETY: `filled` is the first n bytes of `buf`'s spare capacity (checked above), and
+    // ReadBuf guarantees the filled part is initialised.
+    unsafe { buf.set_len(buf.len() + n) };
+    Poll::Ready(Ok(n))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncWriteExt;
+    use tokio::net::TcpListener;
+
+    /// Waits on the registration alone: if it did not stand, nothing would wake this.
+    async fn wait_on_registration(near: &TcpStream, watch: &ClientWatch) {
+        std::future::poll_fn(|cx| {
+            if watch.stands(near, cx) {
+                Poll::Pending
+            } else {
+                Poll::Ready(())
+            }
+        })
+        .await
+    }
+
+    /// The registration a Pending read leaves behind is what wakes the task when data comes:
+    /// the session relies on it instead of polling the client again.
+    #[tokio::test]
+    async fn a_standing_registration_wakes_the_task_for_data_and_for_end_of_stream() {
+        // In a task of its own, as sessions run: `block_on`'s waker may not compare equal
+        // to its own clone (`will_wake`), a task's does.
+        tokio::spawn(standing_registration()).await.unwrap();
+    }
+
+    async fn standing_registration() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut near = TcpStream::connect(addr).await.unwrap();
+        let (mut far, _) = listener.accept().await.unwrap();
+        let mut buf = BytesMut::with_capacity(1024);
+        let mut watch = ClientWatch::default();
+        std::future::poll_fn(|cx| {
+            assert!(poll_read_into(&mut near, cx, &mut buf).is_pending());
+            watch.pending(cx);
+            assert!(watch.stands(&near, cx), "nothing arrived yet");
+            Poll::Ready(())
+        })
+        .await;
+        let writer = tokio::spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            far.write_all(b"next query").await.unwrap();
+            far
+        });
+        tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            wait_on_registration(&near, &watch),
+        )
+        .await
+        .expect("the standing registration woke the task for data");
+        let n = std::future::poll_fn(|cx| poll_read_into(&mut near, cx, &mut buf))
+            .await
+            .unwrap();
+        assert_eq!(&buf[..n], b"next query");
+
+        // Again for the end of the stream.
+        std::future::poll_fn(|cx| {
+            assert!(poll_read_into(&mut near, cx, &mut buf).is_pending());
+            watch.pending(cx);
+            Poll::Ready(())
+        })
+        .await;
+        let far = writer.await.unwrap();
+        tokio::spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            drop(far);
+        });
+        tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            wait_on_registration(&near, &watch),
+        )
+        .await
+        .expect("the standing registration woke the task for the end of stream");
+    }
+
+    /// Every byte arrives in order across many reads into a growing buffer, and the end of
+    /// the stream reads as 0.
+    #[tokio::test]
+    async fn reads_everything_in_order_then_end_of_stream() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut near = TcpStream::connect(addr).await.unwrap();
+        let (mut far, _) = listener.accept().await.unwrap();
+        let data: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+        let sent = data.clone();
+        let writer = tokio::spawn(async move {
+            far.write_all(&sent).await.unwrap();
+        });
+        let mut got = BytesMut::new();
+        loop {
+            got.reserve(4096);
+            let n = std::future::poll_fn(|cx| poll_read_into(&mut near, cx, &mut got))
+                .await
+                .unwrap();
+            if n == 0 {
+                break;
+            }
+        }
+        writer.await.unwrap();
+        assert_eq!(got.len(), data.len());
+        assert!(got[..] == data[..]);
+    }
+}
