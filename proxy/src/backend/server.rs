@@ -337,6 +337,15 @@ impl Server {
         if !self.rbuf.is_empty() {
             return false;
         }
+        // Nothing seen on the socket since its last read: alive, decided without a system
+        // call (or the error kind check, which std does not inline).
+        if self
+            .stream
+            .try_io(tokio::io::Interest::READABLE, || Ok(()))
+            .is_err()
+        {
+            return true;
+        }
         let mut probe = [0u8; 1];
         matches!(self.stream.try_read(&mut probe), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
     }

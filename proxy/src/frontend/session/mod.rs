@@ -19,6 +19,7 @@ mod retry;
 mod send;
 mod server;
 mod shard;
+mod sys;
 mod wait;
 
 use std::net::SocketAddr;

@@ -3,7 +3,7 @@
 //!
 //! One hand-written poll instead of `select!` over `read_buf` futures: it polls the same
 //! sockets in the same order, with tokio's own readiness and cooperative budget, but
-//! builds no future per socket per turn.
+//! builds no future per socket per turn, and reads with `session::sys`.
 //!
 //! It also skips re-registering for the client's data when the registration made while
 //! the server ran the query still stands. Per transaction the session sleeps twice: for
@@ -18,7 +18,7 @@ use std::pin::Pin;
 use std::task::{ready, Context, Poll, Waker};
 
 use bytes::BytesMut;
-use tokio::io::{AsyncRead, Interest, ReadBuf};
+use tokio::io::Interest;
 use tokio::net::TcpStream;
 
 use super::Session;
@@ -85,12 +85,12 @@ impl Session {
         watch_shutdown: bool,
     ) -> Poll<Event> {
         if let Some(server) = self.server.as_deref_mut() {
-            if let Poll::Ready(read) = poll_read_into(&mut server.stream, cx, &mut server.rbuf) {
+            if let Poll::Ready(read) = poll_read_into(&server.stream, cx, &mut server.rbuf) {
                 return Poll::Ready(Event::Server(read));
             }
         }
         if !self.client_watch.stands(&self.client, cx) {
-            match poll_read_into(&mut self.client, cx, &mut self.crbuf) {
+            match poll_read_into(&self.client, cx, &mut self.crbuf) {
                 Poll::Ready(read) => {
                     self.client_watch.armed = None;
                     return Poll::Ready(Event::Client(read));
@@ -106,9 +106,10 @@ impl Session {
 }
 
 /// Reads what `stream` has into the spare room of `buf` (which must have some): the bytes
-/// read, 0 at end of stream. What `read_buf` does, without its future.
+/// read, 0 at end of stream. What tokio's `poll_read` does, with the read made by
+/// [`super::sys::recv`].
 fn poll_read_into(
-    stream: &mut TcpStream,
+    stream: &TcpStream,
     cx: &mut Context<'_>,
     buf: &mut BytesMut,
 ) -> Poll<io::Result<usize>> {
@@ -116,18 +117,42 @@ fn poll_read_into(
         buf.capacity() > buf.len(),
         "no room: a read of 0 would look like end of stream"
     );
+    loop {
+        ready!(stream.poll_read_ready(cx))?;
+        // None: spurious readiness, now cleared; the next poll registers for the real one.
+        if let Some(n) = read_now(stream, buf)? {
+            return Poll::Ready(Ok(n));
+        }
+    }
+}
+
+/// One read of what `stream` holds into `buf`'s spare room, for a socket tokio reports
+/// readable: the bytes read (0: end of stream), or None when there was nothing after all
+/// (tokio's readiness is cleared then).
+fn read_now(stream: &TcpStream, buf: &mut BytesMut) -> io::Result<Option<usize>> {
     let spare = buf.spare_capacity_mut();
-    let start = spare.as_ptr();
-    let mut read = ReadBuf::uninit(spare);
-    ready!(Pin::new(stream).poll_read(cx, &mut read))?;
-    let filled = read.filled();
-    // A reader may only fill the buffer it was given, never swap in another one.
-    assert_eq!(filled.as_ptr(), start.cast(), "read into a foreign buffer");
-    let n = filled.len();
-    // SAFETY: `filled` is the first n bytes of `buf`'s spare capacity (checked above), and
-    // ReadBuf guarantees the filled part is initialised.
+    let room = spare.len();
+    let mut short = None;
+    let read = stream.try_io(Interest::READABLE, || {
+        let n = super::sys::recv(stream, spare)?;
+        if n > 0 && n < room {
+            // A read that leaves room has emptied the socket: tokio's own `poll_read`
+            // clears the readiness then, so the next wait sleeps instead of trying a
+            // `recv` that can only answer EAGAIN. WouldBlock is how `try_io` is told.
+            short = Some(n);
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        Ok(n)
+    });
+    let n = match (read, short) {
+        // The error is the WouldBlock just above: only the count matters.
+        (_, Some(n)) | (Ok(n), None) => n,
+        (Err(err), None) if err.kind() == io::ErrorKind::WouldBlock => return Ok(None),
+        (Err(err), None) => return Err(err),
+    };
+    // SAFETY: the kernel wrote the first n bytes of the spare capacity.
     unsafe { buf.set_len(buf.len() + n) };
-    Poll::Ready(Ok(n))
+    Ok(Some(n))
 }
 
 #[cfg(test)]
@@ -160,12 +185,12 @@ mod tests {
     async fn standing_registration() {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let mut near = TcpStream::connect(addr).await.unwrap();
+        let near = TcpStream::connect(addr).await.unwrap();
         let (mut far, _) = listener.accept().await.unwrap();
         let mut buf = BytesMut::with_capacity(1024);
         let mut watch = ClientWatch::default();
         std::future::poll_fn(|cx| {
-            assert!(poll_read_into(&mut near, cx, &mut buf).is_pending());
+            assert!(poll_read_into(&near, cx, &mut buf).is_pending());
             watch.pending(cx);
             assert!(watch.stands(&near, cx), "nothing arrived yet");
             Poll::Ready(())
@@ -182,14 +207,14 @@ mod tests {
         )
         .await
         .expect("the standing registration woke the task for data");
-        let n = std::future::poll_fn(|cx| poll_read_into(&mut near, cx, &mut buf))
+        let n = std::future::poll_fn(|cx| poll_read_into(&near, cx, &mut buf))
             .await
             .unwrap();
         assert_eq!(&buf[..n], b"next query");
 
         // Again for the end of the stream.
         std::future::poll_fn(|cx| {
-            assert!(poll_read_into(&mut near, cx, &mut buf).is_pending());
+            assert!(poll_read_into(&near, cx, &mut buf).is_pending());
             watch.pending(cx);
             Poll::Ready(())
         })
@@ -213,7 +238,7 @@ mod tests {
     async fn reads_everything_in_order_then_end_of_stream() {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let mut near = TcpStream::connect(addr).await.unwrap();
+        let near = TcpStream::connect(addr).await.unwrap();
         let (mut far, _) = listener.accept().await.unwrap();
         let data: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
         let sent = data.clone();
@@ -223,7 +248,7 @@ mod tests {
         let mut got = BytesMut::new();
         loop {
             got.reserve(4096);
-            let n = std::future::poll_fn(|cx| poll_read_into(&mut near, cx, &mut got))
+            let n = std::future::poll_fn(|cx| poll_read_into(&near, cx, &mut got))
                 .await
                 .unwrap();
             if n == 0 {
