@@ -274,14 +274,19 @@ impl Session {
             // mode) must wake up for it.
             let watch_shutdown =
                 !shutdown_seen && (self.server.is_none() || self.login.mode == PoolerMode::Session);
-            let event = self.next_event(&mut changed, watch_shutdown).await;
+            // Polled here rather than in an async fn of its own: each level of nested async
+            // fns is another state machine resumed on every wake-up.
+            let event =
+                std::future::poll_fn(|cx| self.poll_event(cx, &mut changed, watch_shutdown)).await;
             match event {
                 Event::Shutdown => shutdown_seen = true,
                 Event::Client(Ok(0)) => return Ok(()),
                 Event::Client(Err(err)) => return Err(err),
                 Event::Client(Ok(_)) => {
-                    if let Flow::Exit = self.on_client_data().await? {
-                        return Ok(());
+                    if !self.on_client_data_now() {
+                        if let Flow::Exit = self.on_client_data().await? {
+                            return Ok(());
+                        }
                     }
                 }
                 Event::Server(Ok(n)) if n > 0 => self.on_server_data(),
@@ -315,6 +320,39 @@ impl Session {
             Some(server) => {
                 self.pending.is_idle() && server.status == b'I' && !self.skip_until_sync
             }
+        }
+    }
+
+    /// [`Session::on_client_data`] when it finishes without waiting, the usual case: a
+    /// server at hand (or idle in the pool), the whole batch passed through, and the
+    /// server's socket taking all of it. False when the general path must go on from where
+    /// this stopped; what was done stays done (a server checked out, messages queued, bytes
+    /// written). Skips creating the general path's future, which holds a whole checkout.
+    fn on_client_data_now(&mut self) -> bool {
+        if self.checks_out_first() && !self.checkout_now(0, Role::Primary) {
+            return false;
+        }
+        self.pass_through();
+        if !self.crbuf.is_empty() {
+            return false;
+        }
+        if self.sout.is_empty() {
+            return true;
+        }
+        let Some(server) = self.server.as_deref() else {
+            return false;
+        };
+        match send::send_now(&server.stream, &self.sout) {
+            Ok(n) if n == self.sout.len() => {
+                self.sout.clear();
+                true
+            }
+            Ok(n) => {
+                bytes::Buf::advance(&mut self.sout, n);
+                false
+            }
+            // Nothing was written: the general path writes again and handles the failure.
+            Err(_) => false,
         }
     }
 

@@ -70,15 +70,7 @@ impl ClientWatch {
 impl Session {
     /// The next event: the server's data first, then the client's, then a shutdown when
     /// `watch_shutdown` (`shutdown` is the session's wait on pgDog stopping).
-    pub(super) async fn next_event(
-        &mut self,
-        shutdown: &mut Pin<&mut StopWait<'_>>,
-        watch_shutdown: bool,
-    ) -> Event {
-        std::future::poll_fn(|cx| self.poll_event(cx, shutdown, watch_shutdown)).await
-    }
-
-    fn poll_event(
+    pub(super) fn poll_event(
         &mut self,
         cx: &mut Context<'_>,
         shutdown: &mut Pin<&mut StopWait<'_>>,
