@@ -34,6 +34,9 @@ impl Session {
         // be read where they lie while the session's other buffers are written.
         let mut input = std::mem::take(&mut self.crbuf);
         let mut at = 0;
+        // Plain messages in a row are copied to the server's buffer in one piece, when the
+        // run ends: an extended-protocol batch is five messages.
+        let mut run_from = 0;
         while !self.pending.is_skipping() {
             let frame = &input[at..];
             let Ok(Some(len)) = frame_len(frame) else {
@@ -41,13 +44,19 @@ impl Session {
             };
             let frame = &frame[..len];
             if let Some(kind) = plain_kind(frame) {
-                self.sout.extend_from_slice(frame);
                 self.pending.forward(kind);
-            } else if !self.bind_prepared(frame) {
-                break;
+            } else {
+                // The renamed Bind goes after the plain messages before it.
+                self.sout.extend_from_slice(&input[run_from..at]);
+                run_from = at;
+                if !self.bind_prepared(&input[at..at + len]) {
+                    break;
+                }
+                run_from = at + len;
             }
             at += len;
         }
+        self.sout.extend_from_slice(&input[run_from..at]);
         if at > 0 {
             input.advance(at);
         }
