@@ -18,18 +18,18 @@ use tokio::net::TcpStream;
 
 /// Receives into `buf` what the socket holds now: the bytes received, 0 at end of stream.
 pub(super) fn recv(stream: &TcpStream, buf: &mut [MaybeUninit<u8>]) -> io::Result<usize> {
-    loop {
-        match recv_once(stream, buf) {
-            Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
-            done => return done,
-        }
-    }
+    retrying(|| recv_once(stream, buf))
 }
 
 /// Sends what the socket takes of `buf` now: the bytes sent.
 pub(super) fn send(stream: &TcpStream, buf: &[u8]) -> io::Result<usize> {
+    retrying(|| send_once(stream, buf))
+}
+
+/// Runs `call` again when a signal interrupted it.
+fn retrying(mut call: impl FnMut() -> io::Result<usize>) -> io::Result<usize> {
     loop {
-        match send_once(stream, buf) {
+        match call() {
             Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
             done => return done,
         }
@@ -38,43 +38,58 @@ pub(super) fn send(stream: &TcpStream, buf: &[u8]) -> io::Result<usize> {
 
 #[cfg(target_os = "linux")]
 fn recv_once(stream: &TcpStream, buf: &mut [MaybeUninit<u8>]) -> io::Result<usize> {
-    // Every argument as a full register: `syscall` is variadic, and an `int` passed there
-    // leaves the register's upper half undefined.
-    let fd = stream.as_raw_fd() as libc::c_long;
-    // SAFETY: `fd` is the socket `stream` owns, open while it is borrowed; the kernel
-    // writes at most `buf.len()` bytes at `buf`, which is writable memory (uninitialised is
-    // fine: it is only written). No address is asked for (null pointers).
-    let n = unsafe {
-        libc::syscall(
+    // SAFETY: the kernel writes at most `buf.len()` bytes at `buf`, which is writable
+    // memory (uninitialised is fine: it is only written).
+    unsafe {
+        socket_call(
             libc::SYS_recvfrom,
-            fd,
-            buf.as_mut_ptr() as libc::c_long,
-            buf.len() as libc::c_long,
-            0 as libc::c_long,
-            0 as libc::c_long,
-            0 as libc::c_long,
+            stream,
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+            0,
         )
-    };
-    if n < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(n as usize)
     }
 }
 
 #[cfg(target_os = "linux")]
 fn send_once(stream: &TcpStream, buf: &[u8]) -> io::Result<usize> {
-    let fd = stream.as_raw_fd() as libc::c_long;
-    // SAFETY: as in `recv_once`; the kernel only reads `buf.len()` bytes at `buf`.
-    // MSG_NOSIGNAL: a closed peer is an EPIPE error, never a SIGPIPE (as the standard
-    // library's `send` does).
+    // SAFETY: the kernel only reads `buf.len()` bytes at `buf`. MSG_NOSIGNAL: a closed peer
+    // is an EPIPE error, never a SIGPIPE (as with the standard library's `send`).
+    unsafe {
+        socket_call(
+            libc::SYS_sendto,
+            stream,
+            buf.as_ptr().cast_mut().cast(),
+            buf.len(),
+            libc::MSG_NOSIGNAL,
+        )
+    }
+}
+
+/// `recvfrom` or `sendto` (`nr`) on `stream`'s socket with no address: the byte count.
+///
+/// # Safety
+/// `data` must point to `len` bytes the call may use: writable ones for `recvfrom`,
+/// readable ones for `sendto`.
+#[cfg(target_os = "linux")]
+unsafe fn socket_call(
+    nr: libc::c_long,
+    stream: &TcpStream,
+    data: *mut u8,
+    len: usize,
+    flags: libc::c_int,
+) -> io::Result<usize> {
+    // Every argument as a full register: `syscall` is variadic, and an `int` passed there
+    // leaves the register's upper half undefined.
+    // SAFETY: the fd is the socket `stream` owns, open while it is borrowed; the caller
+    // vouches for `data` and `len`; the address arguments are null (none wanted or given).
     let n = unsafe {
         libc::syscall(
-            libc::SYS_sendto,
-            fd,
-            buf.as_ptr() as libc::c_long,
-            buf.len() as libc::c_long,
-            libc::MSG_NOSIGNAL as libc::c_long,
+            nr,
+            stream.as_raw_fd() as libc::c_long,
+            data as libc::c_long,
+            len as libc::c_long,
+            flags as libc::c_long,
             0 as libc::c_long,
             0 as libc::c_long,
         )
