@@ -69,6 +69,9 @@ pub struct Session {
     slot: Slot,
     /// Whether the task is still registered for the client's data (see `wait`).
     client_watch: wait::ClientWatch,
+    /// The last wait returned Pending: the next poll of it starts the task's turn after a
+    /// wake-up (see `Session::read_ready`).
+    wait_resumed: bool,
     /// pgDog itself answered an extended-protocol message with an error: like PostgreSQL,
     /// ignore the client's messages until its Sync.
     skip_until_sync: bool,
@@ -176,6 +179,7 @@ impl Session {
             key,
             slot,
             client_watch: wait::ClientWatch::default(),
+            wait_resumed: false,
             skip_until_sync: false,
             shard: 0,
             deferred_begin: None,
