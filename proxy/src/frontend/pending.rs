@@ -80,9 +80,24 @@ pub enum Delivery {
     Swallow,
 }
 
+/// An [`Entry`] as queued: a local answer's bytes wait in [`Pending::locals`] instead, so
+/// that the queue holds plain values and empties without visiting its entries (settling a
+/// batch cleared it entry by entry before: about 60 instructions per `-M prepared`
+/// transaction).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Slot {
+    Forward(Kind),
+    Swallow(Kind),
+    /// The front of `locals` when it reaches the front of the queue.
+    Local,
+    CopyEnd,
+}
+
 #[derive(Debug, Default)]
 pub struct Pending {
-    queue: VecDeque<Entry>,
+    queue: VecDeque<Slot>,
+    /// The bytes of the queue's `Local` slots, in the same order.
+    locals: VecDeque<Bytes>,
     /// The server reported an error and no Sync is queued yet: it ignores everything until
     /// the client's next Sync, so nothing else is expected.
     skipping: bool,
@@ -124,7 +139,7 @@ impl Pending {
                 return;
             }
         }
-        self.queue.push_back(Entry::Forward(kind));
+        self.queue.push_back(Slot::Forward(kind));
     }
 
     pub fn push(&mut self, entry: Entry, client_out: &mut BytesMut) {
@@ -143,7 +158,15 @@ impl Pending {
             }
         }
         let local = matches!(entry, Entry::Local(_) | Entry::CopyEnd);
-        self.queue.push_back(entry);
+        self.queue.push_back(match entry {
+            Entry::Forward(kind) => Slot::Forward(kind),
+            Entry::Swallow(kind) => Slot::Swallow(kind),
+            Entry::Local(bytes) => {
+                self.locals.push_back(bytes);
+                Slot::Local
+            }
+            Entry::CopyEnd => Slot::CopyEnd,
+        });
         if local {
             // Only a local answer can become answerable by being pushed: one already at
             // the front was answered when it got there.
@@ -166,9 +189,9 @@ impl Pending {
             return Delivery::Forward;
         };
         let (kind, swallow) = match *front {
-            Entry::Forward(kind) => (kind, false),
-            Entry::Swallow(kind) => (kind, true),
-            Entry::Local(_) | Entry::CopyEnd => {
+            Slot::Forward(kind) => (kind, false),
+            Slot::Swallow(kind) => (kind, true),
+            Slot::Local | Slot::CopyEnd => {
                 unreachable!("local answers never wait at the front")
             }
         };
@@ -188,23 +211,24 @@ impl Pending {
         };
 
         if tag == b'E' && kind.skipped_after_error() {
-            while let Some(entry) = self.queue.front() {
-                match *entry {
-                    Entry::Forward(Kind::Sync) | Entry::Swallow(Kind::Sync) => break,
-                    Entry::Forward(Kind::Parse(Some(id)))
-                    | Entry::Swallow(Kind::Parse(Some(id))) => parses.failed.push(id),
+            while let Some(slot) = self.queue.front() {
+                match *slot {
+                    Slot::Forward(Kind::Sync) | Slot::Swallow(Kind::Sync) => break,
+                    Slot::Forward(Kind::Parse(Some(id))) | Slot::Swallow(Kind::Parse(Some(id))) => {
+                        parses.failed.push(id)
+                    }
                     _ => {}
                 }
-                self.queue.pop_front();
+                self.pop_front();
             }
             self.skipping = self.queue.is_empty();
         } else if tag == b'Z' {
             // ReadyForQuery ends everything up to the Sync or Query that asked for it.
-            while let Some(entry) = self.queue.pop_front() {
+            while let Some(slot) = self.pop_front() {
                 if matches!(
-                    entry,
-                    Entry::Forward(Kind::Sync | Kind::Query)
-                        | Entry::Swallow(Kind::Sync | Kind::Query)
+                    slot,
+                    Slot::Forward(Kind::Sync | Kind::Query)
+                        | Slot::Swallow(Kind::Sync | Kind::Query)
                 ) {
                     break;
                 }
@@ -232,30 +256,28 @@ impl Pending {
         if self.skipping || self.copy_in {
             return false;
         }
-        // The queue as its two slices: iterating a VecDeque directly, or clearing it through
-        // `clear` (which walks it to drop every entry), cost more than the rest of settling.
+        // The queue as its two slices: iterating a VecDeque directly costs more.
         let (head, tail) = self.queue.as_slices();
         let (Some(head_scan), Some(tail_scan)) = (scan_plain(head), scan_plain(tail)) else {
             return false;
         };
         let ends_with_sync = matches!(
             self.queue.back(),
-            Some(Entry::Forward(Kind::Sync | Kind::Query))
+            Some(Slot::Forward(Kind::Sync | Kind::Query))
         );
         if head_scan.syncs + tail_scan.syncs != ready || !ends_with_sync {
             return false;
         }
         // No error came back, so every named Parse in the batch succeeded.
         if head_scan.named_parses || tail_scan.named_parses {
-            for entry in self.queue.drain(..) {
-                if let Entry::Forward(Kind::Parse(Some(id))) = entry {
+            for slot in head.iter().chain(tail) {
+                if let Slot::Forward(Kind::Parse(Some(id))) = *slot {
                     parses.done.push(id);
                 }
             }
-        } else {
-            // Only `Forward` entries, which own nothing: popping them is all clearing takes.
-            while self.queue.pop_back().is_some() {}
         }
+        // Slots own nothing, so this only resets the queue's ends.
+        self.queue.clear();
         true
     }
 
@@ -263,12 +285,25 @@ impl Pending {
     fn answer_locally(&mut self, client_out: &mut BytesMut) {
         loop {
             match self.queue.front() {
-                Some(Entry::Local(bytes)) => client_out.extend_from_slice(bytes),
-                Some(Entry::CopyEnd) => {}
+                Some(Slot::Local) => {
+                    if let Some(bytes) = self.locals.front() {
+                        client_out.extend_from_slice(bytes);
+                    }
+                }
+                Some(Slot::CopyEnd) => {}
                 _ => break,
             }
-            self.queue.pop_front();
+            self.pop_front();
         }
+    }
+
+    /// Removes the front slot, with its bytes if it is a local answer.
+    fn pop_front(&mut self) -> Option<Slot> {
+        let slot = self.queue.pop_front();
+        if slot == Some(Slot::Local) {
+            self.locals.pop_front();
+        }
+        slot
     }
 
     /// CopyInResponse: Syncs the client sent after the COPY and before ending it were
@@ -279,11 +314,11 @@ impl Pending {
         let mut ended = false;
         while i < self.queue.len() {
             match self.queue[i] {
-                Entry::CopyEnd => {
+                Slot::CopyEnd => {
                     ended = true;
                     break;
                 }
-                Entry::Forward(Kind::Sync) => {
+                Slot::Forward(Kind::Sync) => {
                     self.queue.remove(i);
                 }
                 _ => i += 1,
@@ -295,6 +330,7 @@ impl Pending {
     /// Forgets everything, e.g. when the server connection is lost.
     pub fn clear(&mut self) {
         self.queue.clear();
+        self.locals.clear();
         self.skipping = false;
         self.copy_in = false;
     }
@@ -309,17 +345,17 @@ struct PlainScan {
 
 /// `None` when an entry is not the client's own message (a swallowed reply must be cut out
 /// and a local answer placed between replies, so the reply cannot go out whole).
-fn scan_plain(entries: &[Entry]) -> Option<PlainScan> {
+fn scan_plain(entries: &[Slot]) -> Option<PlainScan> {
     let mut scan = PlainScan {
         syncs: 0,
         named_parses: false,
     };
     for entry in entries {
         match entry {
-            Entry::Forward(Kind::Sync | Kind::Query) => scan.syncs += 1,
-            Entry::Forward(Kind::Parse(Some(_))) => scan.named_parses = true,
-            Entry::Forward(_) => {}
-            Entry::Swallow(_) | Entry::Local(_) | Entry::CopyEnd => return None,
+            Slot::Forward(Kind::Sync | Kind::Query) => scan.syncs += 1,
+            Slot::Forward(Kind::Parse(Some(_))) => scan.named_parses = true,
+            Slot::Forward(_) => {}
+            Slot::Swallow(_) | Slot::Local | Slot::CopyEnd => return None,
         }
     }
     Some(scan)
@@ -382,7 +418,16 @@ mod tests {
         for entries in cases {
             let mut p = Pending::default();
             for entry in entries {
-                p.queue.push_back(entry.clone());
+                let local = Bytes::from_static(PARSE_COMPLETE);
+                p.queue.push_back(match entry {
+                    Entry::Forward(kind) => Slot::Forward(*kind),
+                    Entry::Swallow(kind) => Slot::Swallow(*kind),
+                    Entry::Local(_) => {
+                        p.locals.push_back(local);
+                        Slot::Local
+                    }
+                    Entry::CopyEnd => Slot::CopyEnd,
+                });
             }
             let before = p.queue.len();
             assert!(!p.settle_plain(1, &mut parses), "{entries:?}");
@@ -462,6 +507,16 @@ mod tests {
         );
         p.on_server(b"Z", &mut out, &mut unprepared);
         assert!(p.is_empty());
+        // The dropped answer's bytes went with it: the next local answer is its own.
+        p.push(
+            Entry::Local(Bytes::from_static(crate::wire::backend::CLOSE_COMPLETE)),
+            &mut out,
+        );
+        assert_eq!(
+            &out[2..],
+            crate::wire::backend::CLOSE_COMPLETE,
+            "after E and Z"
+        );
     }
 
     #[test]
@@ -517,7 +572,8 @@ mod tests {
         for (skipping, copy_in) in [(false, false), (true, false), (false, true), (true, true)] {
             for kind in kinds {
                 let start = || Pending {
-                    queue: VecDeque::from([Entry::Forward(Kind::Execute)]),
+                    queue: VecDeque::from([Slot::Forward(Kind::Execute)]),
+                    locals: VecDeque::new(),
                     skipping,
                     copy_in,
                 };
@@ -533,7 +589,7 @@ mod tests {
                     let what = format!("{kind:?} with skipping={skipping} copy_in={copy_in}");
                     assert_eq!(p.queue.len(), 1 + usize::from(queued), "{what}");
                     if queued {
-                        assert_eq!(p.queue.back(), Some(&Entry::Forward(kind)), "{what}");
+                        assert_eq!(p.queue.back(), Some(&Slot::Forward(kind)), "{what}");
                     }
                     assert_eq!(p.skipping, still_skipping, "{what}");
                     assert_eq!(p.copy_in, copy_in, "{what}");
