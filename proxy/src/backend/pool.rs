@@ -202,7 +202,7 @@ impl Pool {
             let s = &list[at].server;
             let ready = s.worker == here
                 && s.is_alive()
-                && s.last_used.elapsed() < self.settings.healthcheck_interval;
+                && !s.last_used.aged(self.settings.healthcheck_interval);
             if !ready {
                 return None;
             }
@@ -220,7 +220,7 @@ impl Pool {
     async fn hand_out(self: &Arc<Self>, grant: Grant) -> Result<Guard, BackendError> {
         if let Grant::Server(mut server) = grant {
             let mut healthy = server.is_alive();
-            if healthy && server.last_used.elapsed() >= self.settings.healthcheck_interval {
+            if healthy && server.last_used.aged(self.settings.healthcheck_interval) {
                 // Idle long enough that the connection may be dead without a FIN reaching
                 // us (a firewall dropped it, a frozen host): ask it first. A connection that
                 // fails the check is replaced by a new one below; only a failure to connect
@@ -380,7 +380,7 @@ impl Pool {
                 while idle.len() > keep_here
                     && idle
                         .first()
-                        .is_some_and(|e| e.server.last_used.elapsed() >= self.settings.idle_timeout)
+                        .is_some_and(|e| e.server.last_used.aged(self.settings.idle_timeout))
                 {
                     expired.push(idle.remove(0).server);
                 }
