@@ -12,9 +12,10 @@
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use parking_lot::{Mutex as StateLock, MutexGuard};
 use tokio::sync::oneshot;
 use tracing::{debug, info, warn};
 
@@ -98,7 +99,7 @@ struct State {
 pub struct Pool {
     pub addr: ServerAddress,
     pub settings: PoolSettings,
-    state: Mutex<State>,
+    state: StateLock<State>,
     startup_params: Mutex<Option<Vec<(String, String)>>>,
     pub stats: PoolStats,
     closed: AtomicBool,
@@ -114,7 +115,7 @@ impl Pool {
     pub fn new(addr: ServerAddress, settings: PoolSettings) -> Arc<Pool> {
         let workers = settings.workers.max(1);
         Arc::new(Pool {
-            state: Mutex::new(State {
+            state: StateLock::new(State {
                 idle: (0..workers).map(|_| Vec::new()).collect(),
                 waiters: (0..workers).map(|_| VecDeque::new()).collect(),
                 open: 0,
@@ -130,7 +131,7 @@ impl Pool {
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        self.state.lock()
     }
 
     /// Checks out a server, waiting up to `checkout_timeout` for one to be free: the one

@@ -3,7 +3,8 @@
 //!
 //! One hand-written poll instead of `select!` over `read_buf` futures: it polls the same
 //! sockets in the same order, with tokio's own readiness and cooperative budget, but
-//! builds no future per socket per turn, and reads with `session::sys`.
+//! builds no future per socket per turn, and reads with `session::sys`. Right after a
+//! wake-up it first just reads the socket that shows readiness (`Session::read_ready`).
 //!
 //! It also skips re-registering for the client's data when the registration made while
 //! the server ran the query still stands. Per transaction the session sleeps twice: for
