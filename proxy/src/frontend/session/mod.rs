@@ -333,10 +333,11 @@ impl Session {
     /// this stopped; what was done stays done (a server checked out, messages queued, bytes
     /// written). Skips creating the general path's future, which holds a whole checkout.
     fn on_client_data_now(&mut self) -> bool {
-        if self.checks_out_first() && !self.checkout_now(0, Role::Primary) {
+        let first = self.checks_out_first();
+        if first.is_some() && !self.checkout_now(0, Role::Primary) {
             return false;
         }
-        self.pass_through();
+        self.pass_through(first);
         if !self.crbuf.is_empty() {
             return false;
         }
@@ -362,7 +363,8 @@ impl Session {
 
     async fn on_client_data(&mut self) -> std::io::Result<Flow> {
         loop {
-            if self.checks_out_first() {
+            let first = self.checks_out_first();
+            if first.is_some() {
                 let tag = self.crbuf[0];
                 if !self.checkout_now(0, Role::Primary)
                     && !self.checkout_or_report(0, Role::Primary, tag).await
@@ -375,7 +377,7 @@ impl Session {
                     continue;
                 }
             }
-            self.pass_through();
+            self.pass_through(first);
             if self.crbuf.is_empty() {
                 // The usual end: the pass-through path took the whole batch.
                 break;

@@ -19,8 +19,11 @@ use crate::wire::{begin, finish, frame_len};
 
 impl Session {
     /// Forwards the plain messages at the front of the client's buffer, stopping at the
-    /// first one that needs the general path (or is incomplete).
-    pub(super) fn pass_through(&mut self) {
+    /// first one that needs the general path (or is incomplete). `first` is what
+    /// [`Session::checks_out_first`] found the front message to be, when it just looked:
+    /// the message is not read twice.
+    pub(super) fn pass_through(&mut self, first: Option<FirstMessage>) {
+        let mut known = first.and_then(|f| f.0);
         if self.server.is_none() || self.skip_until_sync || self.replay.is_some() {
             return;
         }
@@ -43,7 +46,7 @@ impl Session {
                 break;
             };
             let frame = &frame[..len];
-            if let Some(kind) = plain_kind(frame) {
+            if let Some(kind) = known.take().or_else(|| plain_kind(frame)) {
                 self.pending.forward(kind);
             } else {
                 // The renamed Bind goes after the plain messages before it.
@@ -64,34 +67,38 @@ impl Session {
     }
 }
 
+/// The message at the front of the client's buffer needs a server checked out first; its
+/// reply kind, when [`plain_kind`] already read it.
+pub(super) struct FirstMessage(Option<Kind>);
+
 impl Session {
     /// Whether the message at the front of the client's buffer needs a server and will
     /// then be handled by [`Session::pass_through`]: the first message of a transaction,
     /// checked out for before it is taken off the buffer, so that it too is forwarded in
     /// place. Messages pgDog answers without a server, or looks into, are left to the
     /// general path.
-    pub(super) fn checks_out_first(&mut self) -> bool {
+    pub(super) fn checks_out_first(&mut self) -> Option<FirstMessage> {
         if self.server.is_some()
             || self.skip_until_sync
             || self.replay.is_some()
             || self.pending.is_skipping()
         {
-            return false;
+            return None;
         }
         self.refresh_chain();
         if self.routed() || tracing::enabled!(tracing::Level::DEBUG) {
-            return false;
+            return None;
         }
         let Ok(Some(len)) = frame_len(&self.crbuf) else {
-            return false;
+            return None;
         };
         // A Sync needs no server; the rest of `plain_kind`'s messages always check one out.
         // A named Bind does too (the general path prepares its statement if need be).
         let frame = &self.crbuf[..len];
         match frame[0] {
-            b'S' => false,
-            b'B' => true,
-            _ => plain_kind(frame).is_some(),
+            b'S' => None,
+            b'B' => Some(FirstMessage(None)),
+            _ => plain_kind(frame).map(|kind| FirstMessage(Some(kind))),
         }
     }
 
