@@ -158,6 +158,16 @@ impl Pending {
             }
         }
         let local = matches!(entry, Entry::Local(_) | Entry::CopyEnd);
+        self.enqueue(entry);
+        if local {
+            // Only a local answer can become answerable by being pushed: one already at
+            // the front was answered when it got there.
+            self.answer_locally(client_out);
+        }
+    }
+
+    /// Appends `entry` as it is, its bytes to `locals` if it is a local answer.
+    fn enqueue(&mut self, entry: Entry) {
         self.queue.push_back(match entry {
             Entry::Forward(kind) => Slot::Forward(kind),
             Entry::Swallow(kind) => Slot::Swallow(kind),
@@ -167,11 +177,6 @@ impl Pending {
             }
             Entry::CopyEnd => Slot::CopyEnd,
         });
-        if local {
-            // Only a local answer can become answerable by being pushed: one already at
-            // the front was answered when it got there.
-            self.answer_locally(client_out);
-        }
     }
 
     /// Takes one whole server message, writes it to `client_out` unless it is swallowed,
@@ -418,16 +423,7 @@ mod tests {
         for entries in cases {
             let mut p = Pending::default();
             for entry in entries {
-                let local = Bytes::from_static(PARSE_COMPLETE);
-                p.queue.push_back(match entry {
-                    Entry::Forward(kind) => Slot::Forward(*kind),
-                    Entry::Swallow(kind) => Slot::Swallow(*kind),
-                    Entry::Local(_) => {
-                        p.locals.push_back(local);
-                        Slot::Local
-                    }
-                    Entry::CopyEnd => Slot::CopyEnd,
-                });
+                p.enqueue(entry.clone());
             }
             let before = p.queue.len();
             assert!(!p.settle_plain(1, &mut parses), "{entries:?}");
